@@ -1,0 +1,139 @@
+"""`[tool.repro-audit]` settings: which rules run, severity overrides, ignored paths, build contexts.
+
+Read from the audited repository's `pyproject.toml`, or from `--config FILE` (a TOML file holding
+either a `[tool.repro-audit]` table or the keys at top level), which then applies to every entry.
+Unknown keys and bad values are a `ConfigError` naming the key and what is allowed (exit code 2).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pathspec
+
+from audit.model import Severity
+from audit.tree import DEFAULT_MAX_FILE_BYTES
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix; the message says where and how."""
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple[str, ...] = ()  # rule ids, id prefixes or family names; empty = all
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+    ignore_paths: tuple[str, ...] = ()
+    contexts: dict[str, str] = field(default_factory=dict)  # Dockerfile path -> context path
+    fail_on: Severity | None = None
+    track: str | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    source: str | None = None  # where it was read from, for the report
+
+    def path_ignored(self, path: str) -> bool:
+        return bool(self.ignore_paths) and self._path_spec.match_file(path)
+
+    @property
+    def _path_spec(self) -> pathspec.PathSpec:
+        cached: pathspec.PathSpec | None = self.__dict__.get("_spec")
+        if cached is None:
+            cached = pathspec.GitIgnoreSpec.from_lines(self.ignore_paths)
+            object.__setattr__(self, "_spec", cached)
+        return cached
+
+
+KEYS = ("select", "ignore", "severity", "ignore-paths", "contexts", "fail-on", "track", "max-file-bytes")
+
+
+def load_file(path: Path) -> Config:
+    """A `--config` file: `[tool.repro-audit]` table or top-level keys."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("repro-audit", data) if isinstance(data.get("tool"), dict) else data
+    return from_table(table, str(path))
+
+
+def from_pyproject_text(text: str, source: str) -> Config | None:
+    """The `[tool.repro-audit]` table of a pyproject.toml, None when there is none.
+
+    A pyproject.toml that is not valid TOML is not a config error here: it is reported as a finding
+    of the entry (the audit goes on with defaults).
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    tool = data.get("tool")
+    if not isinstance(tool, dict) or "repro-audit" not in tool:
+        return None
+    return from_table(tool["repro-audit"], f"{source} [tool.repro-audit]")
+
+
+def from_table(table: Any, source: str) -> Config:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [tool.repro-audit] must be a table")
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(KEYS)})")
+    severity: dict[str, Severity] = {}
+    for selector, value in _table(table, "severity", source).items():
+        try:
+            severity[selector] = Severity.parse(str(value))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: severity.{selector}: {exc}") from None
+    fail_on = None
+    if "fail-on" in table:
+        try:
+            fail_on = Severity.parse(str(table["fail-on"]))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: fail-on: {exc}") from None
+    max_bytes = table.get("max-file-bytes", DEFAULT_MAX_FILE_BYTES)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1024:
+        raise ConfigError(f"{source}: max-file-bytes must be a whole number of bytes, at least 1024")
+    contexts = {str(k).strip("/"): str(v).strip("/") or "." for k, v in _table(table, "contexts", source).items()}
+    track = table.get("track")
+    if track is not None and not isinstance(track, str):
+        raise ConfigError(f"{source}: track must be a string such as \"A100\" or \"4090\"")
+    return Config(
+        select=_strings(table, "select", source),
+        ignore=_strings(table, "ignore", source),
+        severity=severity,
+        ignore_paths=_strings(table, "ignore-paths", source),
+        contexts=contexts,
+        fail_on=fail_on,
+        track=track,
+        max_file_bytes=max_bytes,
+        source=source,
+    )
+
+
+def _strings(table: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _table(table: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {key} must be a table, e.g. {key} = {{ RA102 = \"info\" }}")
+    return value
+
+
+def selector_matches(selector: str, rule_id: str, family: str) -> bool:
+    """A selector names a family (`host-local`), a rule id (`RA501`) or an id prefix (`RA5`)."""
+    selector = selector.strip()
+    return selector == family or rule_id.upper().startswith(selector.upper()) and selector[:2].upper() == "RA"

@@ -1,0 +1,131 @@
+"""The static audit: paths -> entries -> rules -> policy -> a finished `CheckResult`.
+
+Callable from Python and tests without a subprocess (`run_check`). Entries are independent, so a
+batch is spread over worker processes; a rule that crashes on one entry becomes an `errored`
+finding on that entry instead of stopping the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audit import config as config_module
+from audit import policy
+from audit.config import Config, ConfigError
+from audit.discover import EntrySource, build_entry, find_entries
+from audit.model import CheckResult, Confidence, Entry, EntryReport, Finding, Location, Severity
+from audit.rules import REGISTRY
+from audit.rules.base import Rule
+from audit.tree import EntryTree
+from audit.views.entry import EntryView
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    fail_on: Severity | None = None  # None: the config's, else high
+    config_file: Path | None = None  # applies to every entry instead of their own pyproject.toml
+    select: tuple[str, ...] = ()
+    isolated: bool = False  # ignore configs and inline suppressions found in the audited trees
+    jobs: int = 0  # 0: one per CPU (at most the number of entries)
+    rules: tuple[Rule, ...] = field(default_factory=lambda: tuple(REGISTRY))
+
+
+def run_check(paths: Sequence[Path], options: CheckOptions = CheckOptions()) -> CheckResult:
+    """Audit every entry under `paths`. Raises DiscoveryError / ConfigError for usage problems."""
+    shared = config_module.load_file(options.config_file) if options.config_file else None
+    sources = [source for path in paths for source in find_entries(path)]
+    sources = _unique_names(sources)
+    jobs = options.jobs or os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(sources)))
+    if jobs == 1 or len(sources) < 4:
+        reports = [audit_entry(s, shared, options) for s in sources]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            reports = list(pool.map(audit_entry, sources, [shared] * len(sources), [options] * len(sources), chunksize=4))
+    fail_on = options.fail_on or _config_fail_on(shared, reports) or Severity.HIGH
+    return CheckResult(tuple(reports), tuple(str(p) for p in paths), fail_on)
+
+
+def _config_fail_on(shared: Config | None, reports: list[EntryReport]) -> Severity | None:
+    if shared is not None and shared.fail_on is not None:
+        return shared.fail_on
+    return None
+
+
+def _unique_names(sources: list[EntrySource]) -> list[EntrySource]:
+    seen: dict[str, int] = {}
+    unique = []
+    for source in sources:
+        count = seen.get(source.name, 0)
+        seen[source.name] = count + 1
+        if count:
+            source = EntrySource(f"{source.name}#{count + 1}", source.path, source.track)
+        unique.append(source)
+    return unique
+
+
+def audit_entry(source: EntrySource, shared: Config | None, options: CheckOptions) -> EntryReport:
+    """Run every selected rule over one entry and apply the policy."""
+    probe = EntryTree.walk(source.path)
+    config = shared or _entry_config(probe, options)
+    tree = probe if config.max_file_bytes == probe.max_file_bytes else EntryTree.walk(source.path, config.max_file_bytes)
+    entry = build_entry(source, tree, config.contexts, config.track)
+    view = EntryView(entry, tree, config)
+    findings: list[Finding] = []
+    for rule in options.rules:
+        if not policy.rule_selected(config, rule.id, rule.family, options.select):
+            continue
+        try:
+            findings.extend(rule.check(view))
+        except Exception as exc:  # a bug in one rule must not cost the other rules or the batch
+            findings.append(_rule_crash(rule, exc, entry))
+    findings = policy.apply(_dedupe(findings), config, tree, honour_inline=not options.isolated)
+    findings.sort(key=Finding.sort_key)
+    return EntryReport(entry, tuple(findings), files_scanned=len(tree.files), config_source=config.source)
+
+
+def _entry_config(tree: EntryTree, options: CheckOptions) -> Config:
+    if options.isolated or "pyproject.toml" not in tree.files:
+        return Config()
+    text = tree.read_text("pyproject.toml")
+    if text is None:
+        return Config()
+    try:
+        found = config_module.from_pyproject_text(text.text, "pyproject.toml")
+    except ConfigError as exc:
+        raise ConfigError(f"{tree.root}: {exc}") from None
+    return found or Config()
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """A requirement file read by two builds is reported once, for the first build that reads it."""
+    seen: set[tuple[str, str, int | None, str]] = set()
+    unique = []
+    for finding in findings:
+        key = (finding.rule, finding.location.path, finding.location.line, finding.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique
+
+
+def _rule_crash(rule: Rule, exc: Exception, entry: Entry) -> Finding:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return Finding(
+        rule=rule.id,
+        name=rule.name,
+        family=rule.family,
+        severity=Severity.INFO,
+        confidence=Confidence.LOW,
+        message=(
+            f"rule {rule.id} could not check this entry ({type(exc).__name__}: {exc} at "
+            f"{Path(where.filename).name}:{where.lineno}); please report this with the entry attached"
+        ),
+        location=Location("."),
+        fix="This is a bug in repro-audit, not in the submission.",
+    )

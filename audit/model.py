@@ -1,0 +1,182 @@
+"""The frozen values every stage and renderer shares: severities, findings, entries, targets, results.
+
+Nothing here does I/O. A `Finding` is built through `Rule.finding` (see `audit.rules.base`), which fills
+the rule's identity and checks the invariants in `Finding.__post_init__`: a relative POSIX path that
+stays inside the entry, a 1-based line or none, a non-empty message.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from dataclasses import dataclass, field
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is for reproducibility, independent of how sure we are (`Confidence`)."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            choices = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (choose one of: {choices})") from None
+
+
+class Confidence(enum.IntEnum):
+    """How sure a rule is that the finding is real (a heuristic match is `LOW`)."""
+
+    LOW = 0
+    MEDIUM = 1
+    HIGH = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Role(enum.Enum):
+    """What a build target is for in the competition: training the model or serving it to HELM."""
+
+    TRAIN = "train"
+    INFERENCE = "inference"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place inside an entry. `path` is POSIX and relative to the entry root; `line` is 1-based."""
+
+    path: str
+    line: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path or self.path.startswith("/") or "\\" in self.path:
+            raise ValueError(f"location path must be relative POSIX, got {self.path!r}")
+        normal = posixpath.normpath(self.path)
+        if normal != self.path and self.path != ".":
+            raise ValueError(f"location path must be normalised, got {self.path!r}")
+        if normal == ".." or normal.startswith("../"):
+            raise ValueError(f"location path escapes the entry: {self.path!r}")
+        if self.line is not None and self.line < 1:
+            raise ValueError(f"line numbers are 1-based, got {self.line}")
+
+    def __str__(self) -> str:
+        return self.path if self.line is None else f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why a finding does not count: where the suppression came from and the reason given."""
+
+    kind: str  # "inline" | "config"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in one entry. Severity and confidence are kept apart on purpose."""
+
+    rule: str
+    name: str
+    family: str
+    severity: Severity
+    confidence: Confidence
+    message: str
+    location: Location
+    fix: str
+    target: str | None = None  # the Dockerfile (entry-relative) whose build this finding concerns
+    evidence: str | None = None  # the offending text, already masked when it could hold a secret
+    related: tuple[Location, ...] = ()
+    suppressed: Suppression | None = None
+
+    def __post_init__(self) -> None:
+        if not self.message.strip():
+            raise ValueError(f"finding of {self.rule} has an empty message")
+        if self.evidence is not None and len(self.evidence) > 300:
+            object.__setattr__(self, "evidence", self.evidence[:297] + "...")
+
+    @property
+    def counts(self) -> bool:
+        """A suppressed finding is kept (JSON and SARIF carry it) but never fails a run."""
+        return self.suppressed is None
+
+    def sort_key(self) -> tuple[str, str, int, str, str]:
+        return (self.target or "~", self.location.path, self.location.line or 0, self.rule, self.message)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Dockerfile to build, with the build context the organizers' scripts would have used."""
+
+    dockerfile: str  # entry-relative POSIX path
+    context: str  # entry-relative POSIX path ("." for the entry root)
+    role: Role
+    role_reason: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One submission: a repository folder, possibly one of hundreds in an organizers' archive."""
+
+    name: str  # "<track>/<user>/<repo>" in an archive, the folder name otherwise
+    root: str  # absolute path of the entry's folder on this machine
+    track: str | None
+    targets: tuple[Target, ...] = ()
+
+
+class Status(enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ERRORED = "errored"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one stage concluded about one entry. "Could not check" is a value (SKIPPED), not an exception."""
+
+    stage: str
+    status: Status
+    findings: tuple[Finding, ...] = ()
+    reason: str | None = None
+    data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EntryReport:
+    """An entry with everything the static audit found in it, policy already applied."""
+
+    entry: Entry
+    findings: tuple[Finding, ...]
+    files_scanned: int = 0
+    config_source: str | None = None
+
+    def counting(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.counts)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The finished result of `repro-audit check`, which every renderer consumes."""
+
+    entries: tuple[EntryReport, ...]
+    roots: tuple[str, ...]
+    fail_on: Severity
+    errors: tuple[str, ...] = ()
+
+    def all_findings(self) -> list[Finding]:
+        return [f for report in self.entries for f in report.findings]
+
+    def failing(self) -> list[Finding]:
+        return [f for f in self.all_findings() if f.counts and f.severity >= self.fail_on]

@@ -1,0 +1,263 @@
+"""How firmly a dependency is pinned: one grading shared by `RUN` installs and requirement files.
+
+Specifiers are read with `packaging` (PEP 440 / PEP 508); pip's requirement-file syntax (options,
+continuation lines, `--hash`, `-r`/`-c`, `-e`) with pip-requirements-parser, fed with text we already
+decoded through `EntryTree` so nothing outside the entry is opened. Conda match specs are graded by
+their own rules (`numpy=1.26` is a prefix match, `numpy==1.26.4` or `numpy=1.26.4=build` is exact).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pip_requirements_parser as pip_req
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import Specifier
+
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
+LOCAL_PREFIXES = ("./", "../", "/", "~", "file:")
+ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz")
+PUBLIC_INDEX_HOSTS = frozenset(
+    {
+        "pypi.org", "files.pythonhosted.org", "test.pypi.org", "download.pytorch.org", "pypi.nvidia.com",
+        "pypi.ngc.nvidia.com", "data.pyg.org", "storage.googleapis.com", "huggingface.github.io",
+        "flashinfer.ai", "abetlen.github.io", "wheels.vllm.ai",
+    }
+)  # fmt: skip
+
+
+class Pin(enum.Enum):
+    """Grades from best to worst; `pinned` ones never produce an unpinned-dependency finding."""
+
+    HASHED = "exact pin with hashes"
+    EXACT = "exact pin"
+    VCS_COMMIT = "VCS reference at a commit"
+    LOCAL = "local path"
+    URL_HASHED = "archive URL with a hash"
+    BOUNDED = "range with an upper bound"
+    WILDCARD = "wildcard version"
+    URL = "archive URL without a hash"
+    LOWER_BOUND = "open-ended range"
+    BARE = "no version at all"
+    VCS_MUTABLE = "VCS reference without a commit"
+    INVALID = "not a valid requirement"
+
+    @property
+    def pinned(self) -> bool:
+        return self in (Pin.HASHED, Pin.EXACT, Pin.VCS_COMMIT, Pin.LOCAL, Pin.URL_HASHED)
+
+    @property
+    def floating(self) -> bool:
+        """Nothing stops the next release from being installed: the worst case."""
+        return self in (Pin.LOWER_BOUND, Pin.BARE, Pin.VCS_MUTABLE)
+
+
+@dataclass(frozen=True)
+class Graded:
+    text: str
+    name: str | None
+    pin: Pin
+    ref: str | None = None  # VCS ref, when there is one
+    path: str | None = None  # local path, when there is one
+    editable: bool = False
+
+
+def grade_pip(text: str, hashed: bool = False, editable: bool = False) -> Graded:
+    """Grade one pip requirement as written on a command line or a requirement-file line."""
+    spec = text.strip()
+    if editable or spec.startswith(LOCAL_PREFIXES) or spec in (".", "..") or _looks_like_local_archive(spec):
+        if spec.startswith(VCS_SCHEMES):
+            return _grade_vcs(spec, None, editable=True)
+        return Graded(spec, None, Pin.LOCAL, path=spec.removeprefix("file://"), editable=editable)
+    if spec.startswith(VCS_SCHEMES):
+        return _grade_vcs(spec, None)
+    if re.match(r"^[a-z]+://", spec):
+        return _grade_url(spec, None, hashed)
+    try:
+        req = Requirement(spec)
+    except InvalidRequirement:
+        return Graded(spec, None, Pin.INVALID)
+    if req.url:
+        if req.url.startswith(VCS_SCHEMES):
+            return _grade_vcs(req.url, req.name)
+        if req.url.startswith("file:"):
+            return Graded(spec, req.name, Pin.LOCAL, path=req.url.removeprefix("file://"))
+        return _grade_url(req.url, req.name, hashed)
+    return Graded(spec, req.name, _grade_specifiers(list(req.specifier), hashed))
+
+
+def _grade_specifiers(specifiers: list[Specifier], hashed: bool) -> Pin:
+    if not specifiers:
+        return Pin.BARE
+    exact = [s for s in specifiers if s.operator in ("==", "===") and not s.version.endswith(".*")]
+    if exact:
+        return Pin.HASHED if hashed else Pin.EXACT
+    if any(s.operator == "==" for s in specifiers):
+        return Pin.WILDCARD
+    has_upper = any(s.operator in ("<", "<=", "~=") for s in specifiers)
+    return Pin.BOUNDED if has_upper else Pin.LOWER_BOUND
+
+
+def _grade_vcs(url: str, name: str | None, editable: bool = False) -> Graded:
+    location = url.split("#", 1)[0]
+    path = urlsplit(location.split("+", 1)[1] if "+" in location else location).path
+    ref = path.rsplit("@", 1)[1] if "@" in path else None
+    pin = Pin.VCS_COMMIT if ref and COMMIT.match(ref) else Pin.VCS_MUTABLE
+    return Graded(url, name, pin, ref=ref, editable=editable)
+
+
+def _grade_url(url: str, name: str | None, hashed: bool) -> Graded:
+    has_hash = hashed or re.search(r"#(sha256|sha384|sha512|md5)=", url) is not None
+    return Graded(url, name, Pin.URL_HASHED if has_hash else Pin.URL)
+
+
+def _looks_like_local_archive(spec: str) -> bool:
+    return "://" not in spec and " " not in spec and spec.endswith(ARCHIVE_SUFFIXES) and "@" not in spec
+
+
+CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?(?P<name>[A-Za-z0-9_.\-]+)\s*(?P<rest>.*)$")
+
+
+def grade_conda(text: str) -> Graded:
+    """Grade a conda match spec: `pkg`, `pkg=1.2`, `pkg==1.2.3`, `pkg=1.2.3=h12_0`, `pkg>=1.2`."""
+    spec = text.strip().strip("\"'")
+    match = CONDA_SPEC.match(spec)
+    if not match:
+        return Graded(spec, None, Pin.INVALID)
+    name, rest = match.group("name"), match.group("rest").replace(" ", "")
+    if not rest:
+        return Graded(spec, name, Pin.BARE)
+    if rest.startswith("=="):
+        return Graded(spec, name, Pin.WILDCARD if "*" in rest else Pin.EXACT)
+    if rest.startswith("=") and not rest.startswith("=="):
+        parts = rest[1:].split("=")
+        if len(parts) >= 2 and parts[1] and "*" not in rest:
+            return Graded(spec, name, Pin.EXACT)  # version and build string
+        return Graded(spec, name, Pin.WILDCARD)  # "=1.2" means 1.2.*
+    if any(op in rest for op in ("<", "~=")):
+        return Graded(spec, name, Pin.BOUNDED)
+    return Graded(spec, name, Pin.LOWER_BOUND)
+
+
+def index_problem(url: str) -> str | None:
+    """Why an index URL would not be reachable or trustworthy from the organizers' machines."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http":
+        return f"plain-http index {host or url}: packages can be swapped in transit and pip refuses it by default"
+    if not host:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None and (address.is_private or address.is_loopback or address.is_link_local):
+        return f"index on a private address {host}: unreachable from any other machine"
+    if host == "localhost" or "." not in host or host.endswith((".local", ".internal", ".lan", ".corp")):
+        return f"index on a local host name {host}: unreachable from any other machine"
+    return None
+
+
+def is_public_index(url: str) -> bool:
+    return (urlsplit(url).hostname or "").lower() in PUBLIC_INDEX_HOSTS
+
+
+# ---- requirement files ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequirementLine:
+    line: int
+    graded: Graded
+    hashes: int
+
+
+@dataclass(frozen=True)
+class OptionLine:
+    line: int
+    name: str  # "requirements", "constraints", "index_url", "extra_index_urls", "find_links", ...
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InvalidLine:
+    line: int
+    message: str
+
+
+@dataclass
+class RequirementFile:
+    path: str
+    requirements: list[RequirementLine]
+    options: list[OptionLine]
+    invalid: list[InvalidLine]
+
+    def nested(self) -> Iterator[tuple[OptionLine, str]]:
+        for option in self.options:
+            if option.name in ("requirements", "constraints"):
+                for value in option.values:
+                    yield option, value
+
+
+class _TextParser(pip_req.RequirementsFileParser):  # type: ignore[misc]
+    """pip's requirement-file line parser, reading text we already decoded instead of opening files."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(pip_req.get_line_parser())
+        self._text = text
+
+    def _parse_file(self, filename: str, is_constraint: bool) -> Iterator[object]:
+        for numbered in pip_req.preprocess(self._text):
+            number, line = numbered
+            if isinstance(numbered, pip_req.CommentLine):
+                continue
+            where = pip_req.RequirementLine(line=line, line_number=number, filename=filename)
+            try:
+                requirement, options, arguments = self._line_parser(line)
+            except BaseException as exc:  # pip's optparse raises SystemExit on bad options
+                yield pip_req.InvalidRequirementLine(requirement_line=where, error_message=str(exc) or line)
+                continue
+            yield pip_req.ParsedLine(
+                requirement_string=requirement,
+                options=options,
+                is_constraint=is_constraint,
+                requirement_line=where,
+                arguments=arguments,
+            )
+
+
+def parse_requirement_file(path: str, text: str) -> RequirementFile:
+    result = RequirementFile(path, [], [], [])
+    for parsed in _TextParser(text).parse(filename=path, is_constraint=False, include_nested=False):
+        if isinstance(parsed, pip_req.InvalidRequirementLine):
+            result.invalid.append(InvalidLine(parsed.requirement_line.line_number, parsed.error_message))
+            continue
+        try:
+            handled = list(pip_req.handle_line(parsed_line=parsed))
+        except Exception as exc:  # a line pip itself would reject
+            result.invalid.append(InvalidLine(parsed.requirement_line.line_number, str(exc) or "invalid line"))
+            continue
+        for item in handled:
+            if item is None:
+                continue
+            number = item.requirement_line.line_number
+            if isinstance(item, pip_req.OptionLine):
+                for name, value in item.options.items():
+                    values = tuple(value) if isinstance(value, list) else (str(value),)
+                    result.options.append(OptionLine(number, name, values))
+            elif isinstance(item, pip_req.InvalidRequirementLine):
+                result.invalid.append(InvalidLine(number, item.error_message))
+            else:
+                hashes = len((item.options or {}).get("hashes", []) or [])
+                graded = grade_pip(item.requirement_string, hashed=hashes > 0, editable=item.is_editable)
+                if graded.pin is Pin.INVALID:
+                    result.invalid.append(InvalidLine(number, f"pip cannot read {graded.text!r}"))
+                else:
+                    result.requirements.append(RequirementLine(number, graded, hashes))
+    return result

@@ -1,0 +1,35 @@
+"""Test helpers: write a small entry tree and audit it with a chosen set of rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from audit.engine import CheckOptions, run_check
+from audit.model import Finding
+from audit.rules import BY_ID
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+def audit(root: Path, files: dict[str, str | bytes], rules: Iterable[str] | None = None) -> list[Finding]:
+    """All findings (suppressed ones included) of the given rule ids on a tree written under root."""
+    write_tree(root, files)
+    selected = tuple(BY_ID[r] for r in rules) if rules is not None else tuple(BY_ID.values())
+    result = run_check([root], CheckOptions(rules=selected, jobs=1))
+    return result.all_findings()
+
+
+def caught(root: Path, files: dict[str, str | bytes], rule: str) -> list[Finding]:
+    """Findings of exactly one rule."""
+    return [f for f in audit(root, files, [rule]) if f.rule == rule]
