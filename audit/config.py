@@ -103,7 +103,7 @@ def from_table(table: Any, source: str) -> Config:
     contexts = {str(k).strip("/"): str(v).strip("/") or "." for k, v in _table(table, "contexts", source).items()}
     track = table.get("track")
     if track is not None and not isinstance(track, str):
-        raise ConfigError(f"{source}: track must be a string such as \"A100\" or \"4090\"")
+        raise ConfigError(f'{source}: track must be a string such as "A100" or "4090"')
     return Config(
         select=_strings(table, "select", source),
         ignore=_strings(table, "ignore", source),
@@ -129,11 +129,11 @@ def _strings(table: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
 def _table(table: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     value = table.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {key} must be a table, e.g. {key} = {{ RA102 = \"info\" }}")
+        raise ConfigError(f'{source}: {key} must be a table, e.g. {key} = {{ RA102 = "info" }}')
     return value
 
 
 def selector_matches(selector: str, rule_id: str, family: str) -> bool:
     """A selector names a family (`host-local`), a rule id (`RA501`) or an id prefix (`RA5`)."""
     selector = selector.strip()
-    return selector == family or rule_id.upper().startswith(selector.upper()) and selector[:2].upper() == "RA"
+    return selector == family or (rule_id.upper().startswith(selector.upper()) and selector[:2].upper() == "RA")

@@ -26,7 +26,9 @@ TRAIN_COMMAND = re.compile(
     r"(^|[\s/\"'])(train|finetune|fine_tune|sft|run_clm|run_sft)[\w.-]*\.(py|sh)\b|accelerate\s+launch|torchrun|"
     r"deepspeed\s|tune\s+run|axolotl|litgpt\s+finetune|lit_gpt.*finetune|finetune/"
 )
-SERVER_COMMAND = re.compile(r"uvicorn|gunicorn|hypercorn|fastapi|flask\s+run|--port[ =]80\b|main:app|server\.py|app\.py")
+SERVER_COMMAND = re.compile(
+    r"uvicorn|gunicorn|hypercorn|fastapi|flask\s+run|--port[ =]80\b|main:app|server\.py|app\.py"
+)
 
 
 class DiscoveryError(Exception):
@@ -41,6 +43,15 @@ class EntrySource:
 
 
 def find_entries(path: Path) -> list[EntrySource]:
+    """The entries under `path`; folders holding no file at all are not entries (a failed clone)."""
+    return [source for source in _candidates(path) if _has_files(source.path)]
+
+
+def _has_files(folder: Path) -> bool:
+    return any(files for _root, _dirs, files in os.walk(folder))
+
+
+def _candidates(path: Path) -> list[EntrySource]:
     if not path.exists():
         raise DiscoveryError(f"{path} does not exist")
     if not path.is_dir():
@@ -68,7 +79,11 @@ def _track_entries(track_dir: Path, track: str) -> list[EntrySource]:
 def _subdirs(folder: Path) -> list[Path]:
     try:
         return sorted(
-            (Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False) and e.name not in SKIPPED_DIRS),
+            (
+                Path(e.path)
+                for e in os.scandir(folder)
+                if e.is_dir(follow_symlinks=False) and e.name not in SKIPPED_DIRS
+            ),
             key=lambda p: p.name,
         )
     except OSError:

@@ -46,7 +46,9 @@ def run_check(paths: Sequence[Path], options: CheckOptions = CheckOptions()) -> 
         reports = [audit_entry(s, shared, options) for s in sources]
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            reports = list(pool.map(audit_entry, sources, [shared] * len(sources), [options] * len(sources), chunksize=4))
+            reports = list(
+                pool.map(audit_entry, sources, [shared] * len(sources), [options] * len(sources), chunksize=4)
+            )
     fail_on = options.fail_on or _config_fail_on(shared, reports) or Severity.HIGH
     return CheckResult(tuple(reports), tuple(str(p) for p in paths), fail_on)
 
@@ -73,7 +75,9 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
     """Run every selected rule over one entry and apply the policy."""
     probe = EntryTree.walk(source.path)
     config = shared or _entry_config(probe, options)
-    tree = probe if config.max_file_bytes == probe.max_file_bytes else EntryTree.walk(source.path, config.max_file_bytes)
+    tree = (
+        probe if config.max_file_bytes == probe.max_file_bytes else EntryTree.walk(source.path, config.max_file_bytes)
+    )
     entry = build_entry(source, tree, config.contexts, config.track)
     view = EntryView(entry, tree, config)
     findings: list[Finding] = []

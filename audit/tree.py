@@ -153,7 +153,9 @@ class EntryTree:
         if info.size > self.max_file_bytes:
             limit = self.max_file_bytes // 1024
             self._problem(
-                "RA003", rel, f"not checked: {info.size // 1024} KiB is over the {limit} KiB limit for text files"
+                "RA003",
+                rel,
+                f"not checked: {info.size // 1024} KiB is over the {limit} KiB limit for text files",
             )
             return None
         path = self.root / rel
@@ -171,9 +173,7 @@ class EntryTree:
             replaced = True
             text = data.decode("utf-8", errors="replace")
             line = data[: exc.start].count(b"\n") + 1
-            self._problem(
-                "RA004", rel, f"line {line} holds bytes that are not UTF-8; they were read as U+FFFD"
-            )
+            self._problem("RA004", rel, f"line {line} holds bytes that are not UTF-8; they were read as U+FFFD")
         return TextFile(rel, text, tuple(text.splitlines()), replaced)
 
     def memo(self, kind: str, rel: str, build: Callable[[], T]) -> T:

@@ -11,7 +11,9 @@ from audit.rules.images import image_stages, shown, split_image
 from audit.views.entry import EntryView
 
 # "devel" is the CUDA toolkit flavour of nvidia/cuda and pytorch/pytorch, not a development build
-PRERELEASE = re.compile(r"(^|[-_.])(nightly|nightlies|dev|edge|canary|unstable|snapshot|preview)(\d*)([-_.]|$)|\.dev\d+")
+PRERELEASE = re.compile(
+    r"(^|[-_.])(nightly|nightlies|dev|edge|canary|unstable|snapshot|preview)(\d*)([-_.]|$)|\.dev\d+"
+)
 
 
 class BaseImagePrereleaseTag(Rule):

@@ -40,5 +40,9 @@ class RequirementUntrustedIndex(Rule):
                 if problem:
                     dockerfile = use.target.target.dockerfile
                     yield self.finding(
-                        problem, dockerfile, use.step.instruction.line_of(url), target=dockerfile, evidence=url
+                        problem,
+                        dockerfile,
+                        use.step.instruction.line_of(url),
+                        target=dockerfile,
+                        evidence=url,
                     )

@@ -23,7 +23,6 @@ from audit.tree import EntryTree
 from audit.views.context import BuildContext
 from audit.views.dockerfile import DockerfileView, Instruction, RunStep, parse_dockerfile
 from audit.views.installs import Install, parse_install
-from audit.views.shell import SimpleCommand
 from audit.views.python import PythonView, parse_python
 from audit.views.requirements import (
     Graded,
@@ -35,6 +34,7 @@ from audit.views.requirements import (
     grade_pip,
     parse_requirement_file,
 )
+from audit.views.shell import SimpleCommand
 
 REQUIREMENT_NAME = re.compile(r"(^|/)([^/]*requirements[^/]*\.(txt|in)|constraints[^/]*\.txt|requirements/[^/]+\.txt)$")
 ENVIRONMENT_NAME = re.compile(r"(^|/)(environment|conda)[^/]*\.ya?ml$")
@@ -147,7 +147,12 @@ class EntryView:
         return list(reached.values()), missing
 
     def _follow(
-        self, path: str, kind: str, target: str | None, reached: dict[str, ReachedFile], missing: list[MissingFile]
+        self,
+        path: str,
+        kind: str,
+        target: str | None,
+        reached: dict[str, ReachedFile],
+        missing: list[MissingFile],
     ) -> None:
         if path in reached:
             return
@@ -169,9 +174,7 @@ class EntryView:
     @cached_property
     def dependency_files(self) -> list[ReachedFile]:
         """Files the builds read (with their target) first, then the other dependency files of the tree."""
-        reached, missing = self._reach
-        index = {r.path: r for r in reached}
-        found = dict(index)
+        found = {r.path: r for r in self._reach[0]}
         for path in sorted(self.tree.files):
             if path in found or self.config.path_ignored(path):
                 continue

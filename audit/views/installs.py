@@ -83,7 +83,9 @@ def _parse_pip_args(args: list[str], install: Install) -> None:
         name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
         if word.startswith("-") and not editable_next:
             value: str | None = inline if eq else None
-            takes_value = name in PIP_VALUE_OPTIONS or (len(name) > 2 and not name.startswith("--") and name[:2] in PIP_VALUE_OPTIONS)
+            takes_value = name in PIP_VALUE_OPTIONS or (
+                len(name) > 2 and not name.startswith("--") and name[:2] in PIP_VALUE_OPTIONS
+            )
             if takes_value and value is None:
                 if len(name) > 2 and not name.startswith("--"):
                     value, name = name[2:], name[:2]  # "-rrequirements.txt"

@@ -1,0 +1,274 @@
+"""The command line: parses arguments, wires the engine and the renderers, returns an exit code.
+
+`main(argv)` is the composition root; everything it does is callable from Python. One handler maps
+exceptions to exit codes: usage, config and internal errors are 2 (an internal error also writes a
+crash log), no entry found is 3, Ctrl-C is 130. The exit codes are a documented contract (README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from audit import __version__
+from audit.config import ConfigError
+from audit.discover import DiscoveryError
+from audit.engine import CheckOptions, run_check
+from audit.model import CheckResult, Severity
+from audit.rules import REGISTRY
+from reports import json_v1, terminal
+
+EXIT_OK = 0
+"""Nothing at or above --fail-on."""
+EXIT_FINDINGS = 1
+"""At least one finding at or above --fail-on that is not suppressed."""
+EXIT_ERROR = 2
+"""Usage, configuration or internal error."""
+EXIT_NO_ENTRIES = 3
+"""No entry was found under the given paths."""
+EXIT_INTERRUPTED = 130
+
+FORMATS = ("terminal", "json")
+
+
+class UsageError(Exception):
+    """Arguments that do not fit together; the message says what to change."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="repro-audit",
+        description="Audit machine-learning competition submissions for reproducibility.",
+    )
+    parser.add_argument("--version", action="version", version=f"repro-audit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = commands.add_parser(
+        "check",
+        help="static audit: unpinned dependencies, host-local artifacts, risky builds, credentials",
+        description=(
+            "Audit one submission folder or an organizers' archive (<track>/<user>/<repo>/). "
+            "Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage/config/internal "
+            "error, 3 no entry found."
+        ),
+    )
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a submission folder or an archive folder")
+    check.add_argument(
+        "--format",
+        dest="destinations",
+        action=_FormatAction,
+        choices=FORMATS,
+        help="output format (terminal, json); repeat it, each followed by its --output, to write several",
+    )
+    check.add_argument(
+        "--output",
+        dest="destinations",
+        action=_OutputAction,
+        type=Path,
+        metavar="FILE",
+        help="file for the --format just before it (default: standard output)",
+    )
+    check.add_argument(
+        "--fail-on",
+        type=_severity,
+        metavar="SEVERITY",
+        help="exit 1 when a finding is at or above this severity: info, low, medium, high (default: high)",
+    )
+    check.add_argument("--config", type=Path, metavar="FILE", help="TOML config for every entry (instead of their own)")
+    check.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="RULES",
+        help="only these rules: ids, id prefixes or families, comma-separated (e.g. RA2,host-local)",
+    )
+    check.add_argument(
+        "--isolated",
+        action="store_true",
+        help="ignore [tool.repro-audit] and inline suppressions found in the audited trees (organizers' mode)",
+    )
+    check.add_argument(
+        "--min-severity",
+        type=_severity,
+        default=Severity.LOW,
+        metavar="SEVERITY",
+        help="lowest severity shown in the terminal report (default: low; JSON always has all)",
+    )
+    check.add_argument("--show-suppressed", action="store_true", help="list suppressed findings in the terminal report")
+    check.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per CPU)")
+
+    rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
+    rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
+    return parser
+
+
+class _FormatAction(argparse.Action):
+    """`--format F` starts a new (format, output) pair."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, option: object = None
+    ) -> None:
+        pairs = list(getattr(namespace, self.dest, None) or [])
+        pairs.append([values, None])
+        setattr(namespace, self.dest, pairs)
+
+
+class _OutputAction(argparse.Action):
+    """`--output FILE` completes the pair of the --format before it (or guesses it from the extension)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, option: object = None
+    ) -> None:
+        pairs = list(getattr(namespace, self.dest, None) or [])
+        path = Path(str(values))
+        if pairs and pairs[-1][1] is None:
+            pairs[-1][1] = path
+        elif path.suffix == ".json":
+            pairs.append(["json", path])
+        else:
+            raise UsageError(f"--output {path}: put a --format before it (terminal or json)")
+        setattr(namespace, self.dest, pairs)
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    stderr = Console(stderr=True, highlight=False)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        stderr.print("repro-audit: interrupted")
+        return EXIT_INTERRUPTED
+    except (UsageError, ConfigError, DiscoveryError) as exc:
+        stderr.print(f"repro-audit: error: {exc}", markup=False)
+        return EXIT_ERROR
+    except OSError as exc:
+        stderr.print(f"repro-audit: error: {exc.strerror or exc}: {exc.filename or ''}", markup=False)
+        return EXIT_ERROR
+    except Exception as exc:
+        log = _write_crash_log(exc)
+        stderr.print(
+            f"repro-audit: internal error: {type(exc).__name__}: {exc}. This is a bug in repro-audit; the details "
+            f"are in {log}, please attach it to a bug report.",
+            markup=False,
+        )
+        return EXIT_ERROR
+
+
+def _run(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "rules":
+        return _rules(args.rule)
+    if args.command != "check":
+        parser.print_help()
+        return EXIT_ERROR
+    destinations = _destinations(args.destinations or [["terminal", None]])
+    options = CheckOptions(
+        fail_on=args.fail_on,
+        config_file=args.config,
+        select=tuple(s.strip() for item in args.select for s in item.split(",") if s.strip()),
+        isolated=args.isolated,
+        jobs=max(0, args.jobs),
+    )
+    result = run_check(args.paths, options)
+    if not result.entries:
+        Console(stderr=True).print(
+            f"repro-audit: no submission found under {', '.join(map(str, args.paths))}: give a folder that holds "
+            "a repository, or an archive laid out as <track>/<user>/<repo>/",
+            markup=False,
+        )
+        return EXIT_NO_ENTRIES
+    for fmt, output in destinations:
+        _emit(result, fmt, output, args.min_severity, args.show_suppressed)
+    return EXIT_FINDINGS if result.failing() else EXIT_OK
+
+
+def _destinations(pairs: list[list[object]]) -> list[tuple[str, Path | None]]:
+    destinations = [(str(fmt), out if isinstance(out, Path) else None) for fmt, out in pairs]
+    if sum(1 for _fmt, out in destinations if out is None) > 1:
+        raise UsageError("only one format can go to standard output: give --output FILE after the others")
+    return destinations
+
+
+def _emit(result: CheckResult, fmt: str, output: Path | None, min_severity: Severity, show_suppressed: bool) -> None:
+    if fmt == "json":
+        text = json_v1.render(result)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            _write_atomically(output, text)
+        return
+    if output is None:
+        terminal.render(result, Console(highlight=False), min_severity, show_suppressed)
+        return
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=_parent(output), delete=False) as handle:
+        terminal.render(
+            result, Console(file=handle, no_color=True, width=120, highlight=False), min_severity, show_suppressed
+        )
+    os.replace(handle.name, output)
+
+
+def _parent(path: Path) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: folder {parent} does not exist")
+    return parent
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write next to the target then rename, so an interrupted run never leaves half a report."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=_parent(path), delete=False) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+def _rules(rule_id: str | None) -> int:
+    console = Console(highlight=False)
+    if rule_id is None:
+        for rule in REGISTRY:
+            console.print(
+                f"{rule.id}  {rule.name:<34} {rule.family:<13} {rule.severity.label:<7} {rule.summary}", markup=False
+            )
+        return EXIT_OK
+    matches = [r for r in REGISTRY if r.id.upper() == rule_id.upper() or r.name == rule_id]
+    if not matches:
+        raise UsageError(f"no rule {rule_id!r}: `repro-audit rules` lists them")
+    rule = matches[0]
+    console.print(
+        f"{rule.id} {rule.name} ({rule.family}, {rule.severity.label}, confidence {rule.confidence.label})",
+        markup=False,
+    )
+    console.print(f"\n{rule.explanation}\n\nFix: {rule.fix}", markup=False)
+    return EXIT_OK
+
+
+def _write_crash_log(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(exc))
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="repro-audit-crash-", suffix=".log", delete=False) as handle:
+            handle.write(f"repro-audit {__version__}\nargv: {sys.argv}\n\n{text}")
+        return handle.name
+    except OSError:
+        return "(no crash log: the temporary folder is not writable)"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""Absolute paths of a developer's machine, shared by RA506 and RA507.
+
+Not a rule module. `/home/<user>`, `/Users/`, `/data*`, `/scratch`, `/mnt/` and Windows drive paths
+are where submitters keep models and data on their own machines; a container sees them only when
+the image creates them, which `created_paths` works out for a Dockerfile.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from audit.views.dockerfile import DockerfileView
+
+HOST_PATH = re.compile(
+    r"(?<![\w.$/-])(?:/home/[A-Za-z0-9._-]+(?:/[^\s\"':;,)]*)?|/Users/[^\s\"':;,)]+|/data[\w-]*(?:/[^\s\"':;,)]*)?"
+    r"|/scratch[\w-]*(?:/[^\s\"':;,)]*)?|/mnt/[^\s\"':;,)]+|[A-Za-z]:\\[^\s\"']*)"
+)
+NEVER_LINUX = re.compile(r"^(/Users/|[A-Za-z]:\\)")
+CREATING_OPTIONS = frozenset({"-O", "-o", "--output", "--output-document", "--local-dir", "--cache-dir", "-P",
+                              "--directory-prefix", "-d", "--home", "--home-dir", "--target", "-t", "--prefix"})  # fmt: skip
+
+
+def host_paths(text: str) -> list[str]:
+    return [m.group(0).rstrip("/.") or m.group(0) for m in HOST_PATH.finditer(text)]
+
+
+def created_paths(dockerfile: DockerfileView) -> set[str]:
+    """Folders and files the image itself creates: WORKDIR, COPY/ADD/VOLUME targets, mkdir, clones, users."""
+    created: set[str] = set()
+    for ins in dockerfile.instructions:
+        if ins.keyword == "WORKDIR" and ins.rest:
+            created.add(ins.rest.strip().strip("\"'"))
+        elif ins.keyword in ("COPY", "ADD") and len(ins.words()) >= 2:
+            created.add(ins.words()[-1])
+        elif ins.keyword == "VOLUME":
+            created.update(w.strip('[]",') for w in ins.words())
+    for _step, cmd in dockerfile.commands():
+        args = cmd.argv[1:]
+        if cmd.program in ("mkdir", "touch", "ln", "cp", "mv"):
+            created.update(a for a in args if not a.startswith("-"))
+        elif cmd.program in ("useradd", "adduser"):
+            names = [a for a in args if not a.startswith("-")]
+            if names:
+                created.add(f"/home/{names[-1]}")
+        elif cmd.program == "git" and "clone" in args:
+            positional = [a for a in args[args.index("clone") + 1 :] if not a.startswith("-")]
+            if len(positional) >= 2:
+                created.add(positional[1])
+        for number, word in enumerate(args[:-1]):
+            if word in CREATING_OPTIONS:
+                created.add(args[number + 1])
+        for word in args:
+            if word.startswith(("--output=", "--local-dir=", "--cache-dir=", "--target=")):
+                created.add(word.split("=", 1)[1])
+        for _op, destination in cmd.redirects:
+            created.add(destination)
+    return {posixpath.normpath(p) for p in created if p.startswith("/")}
+
+
+def is_created(path: str, created: set[str]) -> bool:
+    normal = posixpath.normpath(path)
+    return any(normal == c or normal.startswith(c.rstrip("/") + "/") for c in created)
