@@ -2,8 +2,8 @@
 
 Rules report everything they see. Here, in this order: rules not selected are dropped (they did not
 run); `severity` overrides change a finding's severity; findings in `ignore-paths` and inline
-`# repro-audit: ignore[RULE] reason` comments (on the finding's line or the line above, in any
-file) mark the finding as suppressed, keeping it in the result so JSON and SARIF still carry it.
+`# repro-audit: ignore[RULE] reason` comments (at the end of the finding's line, or alone on the
+line above it, in any file) mark the finding as suppressed, keeping it in the result so JSON and SARIF still carry it.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def inline_suppression(finding: Finding, tree: EntryTree) -> str | None:
     for number in (line, line - 1):
         if not 1 <= number <= len(text.lines):
             continue
-        match = PRAGMA.search(text.lines[number - 1])
+        content = text.lines[number - 1]
+        if number != line and not content.lstrip().startswith("#"):
+            continue  # a pragma at the end of a line covers that line only; on its own line, the next one
+        match = PRAGMA.search(content)
         if match is None:
             continue
         rules = match.group("rules")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from audit.views.dockerfile import DockerfileView, RunStep
 from audit.views.shell import SimpleCommand
 
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
 URL = re.compile(r"^(https?|ftp)://", re.IGNORECASE)
 CHECKSUM_PROGRAMS = frozenset({"sha256sum", "sha512sum", "sha1sum", "md5sum", "shasum", "b2sum", "cksum", "gpg"})
 GIT_VALUE_OPTIONS = frozenset({"-b", "--branch", "--depth", "-o", "--origin", "--reference", "-c", "--config",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from audit.views.python import Call, PythonView
 
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 HUB_FUNCTIONS = frozenset({"from_pretrained", "snapshot_download", "hf_hub_download", "load_dataset", "pipeline"})
 # dataset builders that read local files, not Hub repositories

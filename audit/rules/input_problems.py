@@ -117,7 +117,10 @@ class PythonSyntaxError(Rule):
     family = "input"
     severity = Severity.LOW
     summary = "Python source that does not parse"
-    explanation = "The file is not valid Python 3, so its calls were not checked; if the entry runs it, it fails."
+    explanation = (
+        "The file mentions model or dataset loading or host paths but is not valid Python 3, so its calls "
+        "were not checked; if the entry runs it, it fails. (Files that mention none of these are not parsed.)"
+    )
     fix = "Fix the syntax error (python -m py_compile FILE shows it)."
 
     def check(self, view: EntryView) -> Iterator[Finding]:

@@ -54,7 +54,12 @@ class Instruction:
     heredocs: tuple[Heredoc, ...] = ()
 
     def line_of(self, needle: str) -> int:
-        """The line of this instruction where `needle` first shows (its start when not found)."""
+        """The line of this instruction where `needle` first shows as a whole word (its start when not found)."""
+        if needle:
+            word = re.compile(r"(?<![\w.\-/])" + re.escape(needle) + r"(?![\w.\-])")
+            for offset, text in enumerate(self.raw):
+                if word.search(text):
+                    return self.start + offset
         for offset, text in enumerate(self.raw):
             if needle and needle in text:
                 return self.start + offset
@@ -256,7 +261,7 @@ def _global_args(instructions: list[Instruction]) -> dict[str, str | None]:
         if ins.keyword == "ARG":
             for word in ins.rest.split():
                 name, eq, default = word.partition("=")
-                args[name] = _unquote(default) if eq else None
+                args[name] = substitute(_unquote(default), args)[0] if eq else None
     return args
 
 
@@ -272,8 +277,8 @@ def substitute(text: str, values: dict[str, str | None]) -> tuple[str, list[str]
             return value if value else word
         if operator == "+":
             return word if value else ""
-        if value is None:
-            missing.append(name)
+        if not value:
+            missing.append(name)  # no default, or an empty one: Docker sees a blank name
             return ""
         return value
 

@@ -27,7 +27,7 @@ PIP_VALUE_OPTIONS = frozenset(
         "-f", "--find-links", "--log", "--proxy", "--retries", "--timeout", "--exists-action",
         "--trusted-host", "--cert", "--client-cert", "--cache-dir", "--keyring-provider", "--python",
         "--use-feature", "--use-deprecated", "--uploaded-prior-to", "--group", "--extra",
-        "--index-strategy", "--resolution", "--prerelease", "--exclude-newer", "--link-mode",
+        "--index-strategy", "--resolution", "--prerelease", "--exclude-newer", "--link-mode", "-p",
     }
 )  # fmt: skip
 CONDA_VALUE_OPTIONS = frozenset(
@@ -80,6 +80,19 @@ def _parse_pip_args(args: list[str], install: Install) -> None:
     editable_next = False
     while index < len(args):
         word = args[index]
+        if re.match(r"^-[a-zA-Z]{2,}$", word) and word[1:2] not in "rcietf" and "-" + word[1] not in PIP_VALUE_OPTIONS:
+            # "-qU" / "-Ur file": flags bundled behind one dash; a value-taking letter ends the bundle
+            letters = word[1:]
+            for position, letter in enumerate(letters):
+                flag = "-" + letter
+                if flag in ("-U",):
+                    install.upgrade = True
+                if flag in PIP_VALUE_OPTIONS:
+                    rest = letters[position + 1 :]
+                    args = [*args[: index + 1], flag, *([rest] if rest else []), *args[index + 1 :]]
+                    break
+            index += 1
+            continue
         name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
         if word.startswith("-") and not editable_next:
             value: str | None = inline if eq else None

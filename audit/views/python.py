@@ -4,7 +4,8 @@ A call is recorded with its function name (the last attribute: `AutoModel.from_p
 `from_pretrained`), the literal value of its first argument / `repo_id` / model keyword when it is a
 string (module-level string constants are followed one step), its `revision` and
 `trust_remote_code` keywords, and every absolute path literal among its arguments. Files that
-cannot mention any of the names are not parsed at all: a byte search is far cheaper than `ast.parse`.
+neither call a Hub loader nor hold a host-path literal are not parsed at all: a regular-expression
+search is far cheaper than `ast.parse`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from dataclasses import dataclass, field
 
 HUB_FUNCTIONS = frozenset({"from_pretrained", "snapshot_download", "hf_hub_download", "load_dataset", "pipeline"})
 PATH_FUNCTIONS = frozenset({"open", "from_pretrained", "load_dataset", "load_from_disk", "read_csv", "read_json"})
-INTERESTING = re.compile(
-    r"from_pretrained|snapshot_download|hf_hub_download|load_dataset|pipeline|open\(|/home/|/Users/|/data|/scratch|/mnt/|[A-Za-z]:\\\\"
-)
+HUB_CALL = re.compile(r"\b(from_pretrained|snapshot_download|hf_hub_download|load_dataset|pipeline)\s*\(")
+HOST_PATH_LITERAL = re.compile(r"[\"'](/home/|/Users/|/data|/scratch|/mnt/|[A-Za-z]:\\\\)")
 REPO_KEYWORDS = ("pretrained_model_name_or_path", "repo_id", "path", "model")
 
 
@@ -48,8 +48,8 @@ class PythonView:
 
 def parse_python(path: str, text: str) -> PythonView:
     view = PythonView(path)
-    if not INTERESTING.search(text):
-        return view
+    if not (HUB_CALL.search(text) or HOST_PATH_LITERAL.search(text)):
+        return view  # nothing any rule looks for: skip the parse, by far the costliest step
     try:
         module = ast.parse(text, filename=path)
     except (SyntaxError, ValueError) as exc:

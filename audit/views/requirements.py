@@ -19,7 +19,7 @@ import pip_requirements_parser as pip_req
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import Specifier
 
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
+COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")  # pip takes any 40 hex digits as a commit
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 LOCAL_PREFIXES = ("./", "../", "/", "~", "file:")
 ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz")
@@ -211,6 +211,17 @@ class _TextParser(pip_req.RequirementsFileParser):  # type: ignore[misc]
     def __init__(self, text: str) -> None:
         super().__init__(pip_req.get_line_parser())
         self._text = text
+        self._plain_options: object = None
+
+    def _parse_line(self, line: str) -> tuple[str, object, list[str]]:
+        # pip builds a whole optparse parser for every line; a line with no option gives the same
+        # defaults each time, so parse one such line once and reuse its (unmodified) defaults.
+        if line.lstrip().startswith("-") or " -" in line or "\t-" in line:
+            result: tuple[str, object, list[str]] = self._line_parser(line)
+            return result
+        if self._plain_options is None:
+            self._plain_options = self._line_parser("placeholder")[1]
+        return line.strip(), self._plain_options, []
 
     def _parse_file(self, filename: str, is_constraint: bool) -> Iterator[object]:
         for numbered in pip_req.preprocess(self._text):
@@ -219,7 +230,7 @@ class _TextParser(pip_req.RequirementsFileParser):  # type: ignore[misc]
                 continue
             where = pip_req.RequirementLine(line=line, line_number=number, filename=filename)
             try:
-                requirement, options, arguments = self._line_parser(line)
+                requirement, options, arguments = self._parse_line(line)
             except BaseException as exc:  # pip's optparse raises SystemExit on bad options
                 yield pip_req.InvalidRequirementLine(requirement_line=where, error_message=str(exc) or line)
                 continue
