@@ -1747,16 +1747,17 @@ def _tail(path: Path, limit: int = 4000) -> str:
 def _version(executable: str, name: str) -> str:
     if name == REPRO_AUDIT:
         try:
-            from importlib.metadata import version
+            from importlib.metadata import PackageNotFoundError, version
 
             return f"repro-audit {version('repro-audit')}"
-        except Exception:
-            return "repro-audit (version unknown)"
+        except PackageNotFoundError:
+            pass  # not installed in this interpreter's environment; ask the executable
     try:
         done = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30, check=False)
-        return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "unknown version"
     except (OSError, subprocess.SubprocessError):
         return "unknown version"
+    lines = done.stdout.strip().splitlines()
+    return lines[0] if done.returncode == 0 and lines else "unknown version"
 
 
 def _argv(name: str, executable: str, stats: ArchiveStats, report: Path) -> list[str]:

@@ -20,9 +20,9 @@ def _rule_classes_in_package() -> set[type[Rule]]:
     for module_info in pkgutil.iter_modules(audit.rules.__path__):
         module = importlib.import_module(f"audit.rules.{module_info.name}")
         for _name, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, Rule) and not inspect.isabstract(obj) and obj.__module__ == module.__name__:
-                if "id" in vars(obj):
-                    found.add(obj)
+            concrete = issubclass(obj, Rule) and not inspect.isabstract(obj) and "id" in vars(obj)
+            if concrete and obj.__module__ == module.__name__:
+                found.add(obj)
     return found
 
 
