@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audit.engine import CheckOptions, run_check
 from audit.model import Finding
-from audit.rules import BY_ID
+from audit.rules import REGISTRY
 
 
 def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -25,7 +25,8 @@ def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
 def audit(root: Path, files: dict[str, str | bytes], rules: Iterable[str] | None = None) -> list[Finding]:
     """All findings (suppressed ones included) of the given rule ids on a tree written under root."""
     write_tree(root, files)
-    selected = tuple(BY_ID[r] for r in rules) if rules is not None else tuple(BY_ID.values())
+    wanted = set(rules) if rules is not None else {r.id for r in REGISTRY}
+    selected = tuple(r for r in REGISTRY if r.id in wanted)  # registry order: input rules run last
     result = run_check([root], CheckOptions(rules=selected, jobs=1))
     return result.all_findings()
 
