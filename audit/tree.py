@@ -182,11 +182,3 @@ class EntryTree:
         if key not in self._memo:
             self._memo[key] = build()
         return self._memo[key]  # type: ignore[return-value]
-
-    def read_bytes_head(self, rel: str, limit: int) -> bytes:
-        """The first `limit` bytes of a file (for sniffing), empty when unreadable."""
-        try:
-            with open(self.root / rel, "rb") as handle:
-                return handle.read(limit)
-        except OSError:
-            return b""

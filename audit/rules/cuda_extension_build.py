@@ -15,7 +15,6 @@ from audit.views.installs import parse_install
 COMPILED_PACKAGES = re.compile(r"^(flash[-_]attn|xformers|apex|deepspeed|auto[-_]gptq|vllm|bitsandbytes|"
                                r"causal[-_]conv1d|mamba[-_]ssm|megablocks|triton)\b", re.IGNORECASE)  # fmt: skip
 EXTENSION_REPOS = re.compile(r"flash-attention|xformers|NVIDIA/apex|DeepSpeed|AutoGPTQ|causal-conv1d|mamba", re.I)
-BUILD_FLAGS = ("--cpp_ext", "--cuda_ext", "--no-build-isolation", "setup.py")
 PREBUILT_WHEEL = re.compile(r"\.whl$|download\.pytorch\.org|/releases/download/")
 
 

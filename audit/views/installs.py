@@ -77,7 +77,6 @@ def parse_install(cmd: SimpleCommand) -> Install | None:
 
 def _parse_pip_args(args: list[str], install: Install) -> None:
     index = 0
-    editable_next = False
     while index < len(args):
         word = args[index]
         if re.match(r"^-[a-zA-Z]{2,}$", word) and word[1:2] not in "rcietf" and "-" + word[1] not in PIP_VALUE_OPTIONS:
@@ -94,7 +93,7 @@ def _parse_pip_args(args: list[str], install: Install) -> None:
             index += 1
             continue
         name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
-        if word.startswith("-") and not editable_next:
+        if word.startswith("-"):
             value: str | None = inline if eq else None
             takes_value = name in PIP_VALUE_OPTIONS or (
                 len(name) > 2 and not name.startswith("--") and name[:2] in PIP_VALUE_OPTIONS

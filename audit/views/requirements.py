@@ -23,13 +23,6 @@ COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")  # pip takes any 40 hex digits as a co
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 LOCAL_PREFIXES = ("./", "../", "/", "~", "file:")
 ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz")
-PUBLIC_INDEX_HOSTS = frozenset(
-    {
-        "pypi.org", "files.pythonhosted.org", "test.pypi.org", "download.pytorch.org", "pypi.nvidia.com",
-        "pypi.ngc.nvidia.com", "data.pyg.org", "storage.googleapis.com", "huggingface.github.io",
-        "flashinfer.ai", "abetlen.github.io", "wheels.vllm.ai",
-    }
-)  # fmt: skip
 
 
 class Pin(enum.Enum):
@@ -162,10 +155,6 @@ def index_problem(url: str) -> str | None:
     if host == "localhost" or "." not in host or host.endswith((".local", ".internal", ".lan", ".corp")):
         return f"index on a local host name {host}: unreachable from any other machine"
     return None
-
-
-def is_public_index(url: str) -> bool:
-    return (urlsplit(url).hostname or "").lower() in PUBLIC_INDEX_HOSTS
 
 
 # ---- requirement files ---------------------------------------------------------------------------
