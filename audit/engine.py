@@ -49,14 +49,17 @@ def run_check(paths: Sequence[Path], options: CheckOptions = CheckOptions()) -> 
             reports = list(
                 pool.map(audit_entry, sources, [shared] * len(sources), [options] * len(sources), chunksize=4)
             )
-    fail_on = options.fail_on or _config_fail_on(shared, reports) or Severity.HIGH
-    return CheckResult(tuple(reports), tuple(str(p) for p in paths), fail_on)
+    return CheckResult(tuple(reports), tuple(str(p) for p in paths), _fail_on(options, shared, reports))
 
 
-def _config_fail_on(shared: Config | None, reports: list[EntryReport]) -> Severity | None:
+def _fail_on(options: CheckOptions, shared: Config | None, reports: list[EntryReport]) -> Severity:
+    """--fail-on, else the --config file's, else the strictest `fail-on` of the entries' own configs, else high."""
+    if options.fail_on is not None:
+        return options.fail_on
     if shared is not None and shared.fail_on is not None:
         return shared.fail_on
-    return None
+    configured = [r.fail_on for r in reports if r.fail_on is not None]
+    return min(configured) if configured else Severity.HIGH
 
 
 def _unique_names(sources: list[EntrySource]) -> list[EntrySource]:
@@ -90,7 +93,9 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
             findings.append(_rule_crash(rule, exc, entry))
     findings = policy.apply(_dedupe(findings), config, tree, honour_inline=not options.isolated)
     findings.sort(key=Finding.sort_key)
-    return EntryReport(entry, tuple(findings), files_scanned=len(tree.files), config_source=config.source)
+    return EntryReport(
+        entry, tuple(findings), files_scanned=len(tree.files), config_source=config.source, fail_on=config.fail_on
+    )
 
 
 def _entry_config(tree: EntryTree, options: CheckOptions) -> Config:

@@ -161,6 +161,7 @@ class EntryReport:
     findings: tuple[Finding, ...]
     files_scanned: int = 0
     config_source: str | None = None
+    fail_on: Severity | None = None  # the entry's own configured threshold, if any
 
     def counting(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.counts)

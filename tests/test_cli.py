@@ -193,3 +193,12 @@ def test_rules_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "RA204"]) == EXIT_OK
     assert "=2.0.1" in capsys.readouterr().out
     assert main(["rules", "RA999"]) == EXIT_ERROR
+
+
+def test_fail_on_from_the_repositorys_own_config(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path / "e", {"Dockerfile": BOUNDED, "pyproject.toml": '[tool.repro-audit]\nfail-on = "medium"\n'}
+    )
+    assert main(["check", str(root)]) == EXIT_FINDINGS
+    assert main(["check", str(root), "--fail-on", "high"]) == EXIT_OK  # the command line wins
+    assert main(["check", str(root), "--isolated"]) == EXIT_OK  # the tree's config is not read
