@@ -6,6 +6,7 @@ commands and whether a checksum is verified in the same Dockerfile stage.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ class Clone:
 def clones(dockerfile: DockerfileView) -> Iterator[Clone]:
     steps = dockerfile.runs()
     for index, step in enumerate(steps):
+        cwd = workdir_at(dockerfile, step)
         for position, cmd in enumerate(step.commands):
+            if cmd.program == "cd":
+                cwd = _cd(cwd, cmd)
             if cmd.program != "git" or "clone" not in cmd.argv[1:3]:
                 continue
             args = cmd.argv[cmd.argv.index("clone") + 1 :]
@@ -55,41 +59,84 @@ def clones(dockerfile: DockerfileView) -> Iterator[Clone]:
                 continue
             url = positional[0]
             folder = positional[1] if len(positional) > 1 else url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-            pinned = _checks_out_commit(dockerfile, index, position, folder)
+            pinned = _checks_out_commit(dockerfile, index, position, _resolve(cwd, folder))
             yield Clone(step, cmd, url, folder, branch, pinned)
 
 
-def _in_folder(path: str, folder: str) -> bool:
-    return path.rstrip("/").endswith(folder.rstrip("/")) and bool(folder)
+def workdir_at(dockerfile: DockerfileView, step: RunStep) -> str | None:
+    """The WORKDIR in effect when `step` starts: the last one of its stage before it, a relative one
+    joined to the one before; "." stands for the base image's WORKDIR, which we cannot see."""
+    cwd: str | None = "."
+    for ins in dockerfile.of("WORKDIR"):
+        if ins.stage == step.instruction.stage and ins.start < step.instruction.start:
+            cwd = _resolve(cwd, ins.rest.strip())
+    return cwd
 
 
-def _checks_out_commit(dockerfile: DockerfileView, step_index: int, position: int, folder: str) -> bool:
+def same_folder(here: str | None, folder: str | None) -> bool:
+    """Whether the normalised path `here` names the cloned `folder`, by whole path components.
+
+    Two absolute paths must be equal, and so must two paths relative to the stage's starting folder.
+    When the two are anchored differently (one absolute, the other relative to the base image's
+    WORKDIR or to a `$VARIABLE`), the shorter one's components must end the longer one's: `lib` is
+    the clone `/opt/lib`, `mylib` is not the clone `lib`.
+    """
+    if here is None or folder is None:
+        return False
+    if _anchor(here) == _anchor(folder) != "$":
+        return here == folder
+    mine, theirs = _components(here), _components(folder)
+    shorter = min(len(mine), len(theirs))
+    return shorter > 0 and mine[-shorter:] == theirs[-shorter:]
+
+
+def _anchor(path: str) -> str:
+    return path[0] if path.startswith(("/", "$")) else "."
+
+
+def _components(path: str) -> list[str]:
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return parts[1:] if parts and parts[0].startswith("$") else parts
+
+
+def _resolve(cwd: str | None, path: str) -> str | None:
+    """`path` normalised and joined to `cwd` when relative; None when the folder cannot be followed."""
+    if path.startswith(("/", "$")):
+        return posixpath.normpath(path)
+    if cwd is None or path in ("", "-") or path.startswith("~"):
+        return None  # `cd`, `cd -`, `cd ~`, or relative to such a place
+    return posixpath.normpath(posixpath.join(cwd, path))
+
+
+def _cd(cwd: str | None, cmd: SimpleCommand) -> str | None:
+    targets = [word for word in cmd.argv[1:] if word == "-" or not word.startswith("-")]
+    return _resolve(cwd, targets[0] if targets else "")
+
+
+def _checks_out_commit(dockerfile: DockerfileView, step_index: int, position: int, folder: str | None) -> bool:
     """A later `git checkout|reset|switch|fetch <commit>` run inside the cloned folder.
 
-    Inside means after `cd <folder>` in the same RUN, via `git -C <folder>`, or in a later RUN that
-    starts in a WORKDIR of that folder; a checkout elsewhere pins some other clone.
+    Inside means after `cd <folder>` in the same RUN, via `git -C <folder>`, or in a later RUN of the
+    stage whose WORKDIR in effect is that folder; a checkout elsewhere pins some other clone.
     """
+    if folder is None:
+        return False
     steps = dockerfile.runs()
     for index in range(step_index, len(steps)):
         step = steps[index]
-        commands = step.commands[position + 1 :] if index == step_index else step.commands
-        inside = index != step_index and any(
-            _in_folder(ins.rest.strip(), folder)
-            for ins in dockerfile.of("WORKDIR")
-            if ins.start < step.instruction.start and ins.stage == step.instruction.stage
-        )
-        for cmd in commands:
-            if cmd.program == "cd" and len(cmd.argv) > 1:
-                inside = _in_folder(cmd.argv[1], folder)
+        cwd = workdir_at(dockerfile, step)
+        for number, cmd in enumerate(step.commands):
+            if cmd.program == "cd":
+                cwd = _cd(cwd, cmd)
                 continue
-            if cmd.program != "git":
+            if (index == step_index and number <= position) or cmd.program != "git":
                 continue
             words = cmd.argv[1:]
-            here = inside
+            here = cwd
             if len(words) >= 2 and words[0] == "-C":
-                here, words = _in_folder(words[1], folder), words[2:]
+                here, words = _resolve(cwd, words[1]), words[2:]
             pins = bool(words) and words[0] in ("checkout", "reset", "switch", "fetch")
-            if here and pins and any(COMMIT.match(w) for w in words[1:]):
+            if pins and any(COMMIT.match(w) for w in words[1:]) and same_folder(here, folder):
                 return True
     return False
 

@@ -51,6 +51,13 @@ URL = "https://github.com/org/lib.git"
         pytest.param(
             f"RUN cd lib && git checkout {COMMIT}\nRUN git clone {URL}\n", 3, HIGH, URL, id="checkout-before-clone"
         ),
+        pytest.param(
+            f"RUN git clone {URL} /opt/lib\nWORKDIR /srv\nRUN cd lib && git checkout {COMMIT}\n",
+            2,
+            HIGH,
+            URL,
+            id="relative-cd-resolved-against-other-workdir",
+        ),
     ],
 )
 def test_catches(tmp_path: Path, body: str, line: int, severity: Severity, word: str) -> None:
@@ -92,6 +99,13 @@ def test_each_unpinned_clone_is_reported(tmp_path: Path) -> None:
         pytest.param(f"RUN git clone {URL}\nRUN cd lib && git checkout {COMMIT}\n", id="later-run-cd"),
         pytest.param(f"RUN git clone {URL} /src\nWORKDIR /src\nRUN git checkout {COMMIT}\n", id="later-run-workdir"),
         pytest.param(f"RUN <<EOF\ngit clone {URL}\ncd lib\ngit checkout {COMMIT}\nEOF\n", id="heredoc-pinned"),
+        pytest.param(f"WORKDIR /src\nRUN git clone {URL} . && git checkout {COMMIT}\n", id="clone-into-workdir"),
+        pytest.param(f"RUN cd /opt && git clone {URL} && cd lib && git checkout {COMMIT}\n", id="cd-before-clone"),
+        pytest.param(
+            f"RUN git clone {URL} /opt/lib\nWORKDIR /opt\nRUN cd lib && git checkout {COMMIT}\n",
+            id="relative-cd-resolved-against-workdir",
+        ),
+        pytest.param(f"RUN git clone {URL} $HOME/lib && cd $HOME/lib && git checkout {COMMIT}\n", id="variable-folder"),
         pytest.param("RUN git clone https://huggingface.co/org/model\n", id="hub-clone-is-ra405"),
         pytest.param(f"RUN echo git clone {URL}\n", id="echo"),
         pytest.param("RUN git pull\n", id="not-a-clone"),
@@ -103,22 +117,12 @@ def test_does_not_catch(tmp_path: Path, body: str) -> None:
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/fetches.py:62-63 _in_folder compares with str.endswith, so `cd mylib` counts as being "
-    "inside the clone `lib` and a checkout of another repository pins it",
-    strict=True,
-)
 def test_checkout_in_folder_whose_name_ends_like_the_clone_does_not_pin_it(tmp_path: Path) -> None:
     body = f"RUN git clone {URL}\nRUN git clone https://github.com/org/mylib.git && cd mylib && git checkout {COMMIT}\n"
     findings = caught(tmp_path, {"Dockerfile": FROM + body}, RULE)
     assert [(f.location.line, f.severity) for f in findings] == [(2, HIGH)]
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/fetches.py:76-80 a later RUN counts as inside the clone when ANY earlier WORKDIR of the "
-    "stage names it, even when a later WORKDIR moved elsewhere",
-    strict=True,
-)
 def test_checkout_after_workdir_moved_away_does_not_pin(tmp_path: Path) -> None:
     body = f"RUN git clone {URL} /src\nWORKDIR /src\nWORKDIR /app\nRUN git checkout {COMMIT}\n"
     findings = caught(tmp_path, {"Dockerfile": FROM + body}, RULE)
