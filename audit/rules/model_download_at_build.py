@@ -1,4 +1,4 @@
-"""RA405: models or datasets downloaded from the Hugging Face Hub at build time without a revision."""
+"""RA405: models or datasets downloaded from the Hugging Face Hub at build time without a commit revision."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from collections.abc import Iterator
 from audit.model import Finding, Severity
 from audit.rules.base import Rule
 from audit.rules.fetches import clones
-from audit.rules.hub import unpinned_hub_calls
+from audit.rules.hub import COMMIT, unpinned_hub_calls
 from audit.views.entry import EntryView
 from audit.views.python import parse_python
+from audit.views.shell import SimpleCommand
+
+# options of `huggingface-cli download` / `hf download` that take a value; the rest are flags
+DOWNLOAD_VALUE_OPTIONS = frozenset({"--repo-type", "--cache-dir", "--local-dir", "--local-dir-use-symlinks", "--token",
+                                    "--max-workers"})  # fmt: skip
+DOWNLOAD_LIST_OPTIONS = frozenset({"--include", "--exclude"})
 
 
 class ModelDownloadAtBuild(Rule):
@@ -30,22 +36,31 @@ class ModelDownloadAtBuild(Rule):
             path = target.target.dockerfile
             for step in dockerfile.runs():
                 for cmd in step.commands:
-                    downloads = cmd.program in ("huggingface-cli", "hf") and "download" in cmd.argv[1:2]
-                    if downloads and not any(w == "--revision" or w.startswith("--revision=") for w in cmd.argv):
-                        repo = next((w for w in cmd.argv[2:] if not w.startswith("-")), "?")
-                        yield self.finding(
-                            f"{cmd.program} download {repo} without --revision takes the repository's main branch",
-                            path,
-                            step.instruction.line_of(repo),
-                            target=path,
-                            evidence=" ".join(cmd.argv),
-                        )
+                    download = cli_download(cmd)
+                    if download is None:
+                        continue
+                    repo, revision = download
+                    if revision is None:
+                        problem = "without --revision takes the repository's main branch"
+                    elif "$" in revision or COMMIT.match(revision):
+                        continue  # a commit, or set at build time: cannot be judged
+                    else:
+                        problem = f"at revision {revision!r}, a branch or tag, not a commit"
+                    yield self.finding(
+                        f"{cmd.program} download {repo} {problem}",
+                        path,
+                        step.instruction.line_of(repo),
+                        target=path,
+                        evidence=" ".join(cmd.argv),
+                    )
                 for snippet in step.python:
                     for call, problem in unpinned_hub_calls(parse_python(path, snippet.code)):
+                        # a heredoc body is the Dockerfile's own lines; `python -c` code is one shell word
+                        line = snippet.line + call.line - 1 if snippet.how == "python heredoc" else snippet.line
                         yield self.finding(
                             f"{snippet.how} calls {call.function}({call.repo.expr if call.repo else ''}) {problem}",
                             path,
-                            snippet.line,
+                            line,
                             target=path,
                             evidence=snippet.code[:200],
                         )
@@ -58,3 +73,39 @@ class ModelDownloadAtBuild(Rule):
                         target=path,
                         evidence=" ".join(clone.command.argv),
                     )
+
+
+def cli_download(cmd: SimpleCommand) -> tuple[str, str | None] | None:
+    """`huggingface-cli download` / `hf download`: the repository and the `--revision`, if any.
+
+    The repository is the first positional argument once option values are skipped. `huggingface-cli`
+    parses with argparse, where `--include`/`--exclude` take every word up to the next option; `hf`
+    (typer) takes one word per `--include`. An `hf://...@rev` repository carries its own revision.
+    """
+    if cmd.program not in ("huggingface-cli", "hf") or cmd.argv[1:2] != ["download"]:
+        return None
+    args = cmd.argv[2:]
+    greedy = cmd.program == "huggingface-cli"
+    positional: list[str] = []
+    revision: str | None = None
+    index = 0
+    while index < len(args):
+        word = args[index]
+        index += 1
+        option, eq, value = word.partition("=")
+        if not word.startswith("-") or word == "-":
+            positional.append(word)
+        elif option == "--revision":
+            if not eq and index < len(args):
+                value, index = args[index], index + 1
+            revision = value or None
+        elif option in DOWNLOAD_LIST_OPTIONS and not eq:
+            index += 1
+            while greedy and index < len(args) and not args[index].startswith("-"):
+                index += 1
+        elif option in DOWNLOAD_VALUE_OPTIONS and not eq:
+            index += 1
+    repo = positional[0] if positional else "?"
+    if repo.startswith("hf://") and "@" in repo:
+        revision = repo.split("@", 1)[1].split("/", 1)[0]
+    return repo, revision

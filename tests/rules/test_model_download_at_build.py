@@ -61,6 +61,20 @@ COMMIT = "0123456789abcdef" * 2 + "01234567"
             "revision='main'",
             id="python-c-branch-revision",
         ),
+        pytest.param("RUN hf download org/model --revision=v1.0\n", 2, "at revision 'v1.0'", id="cli-tag-revision"),
+        pytest.param(
+            "RUN huggingface-cli download --include '*.json' '*.txt' --local-dir /m org/model\n",
+            2,
+            "huggingface-cli download org/model without",
+            id="argparse-include-takes-several-values",
+        ),
+        pytest.param(
+            "RUN hf download --include '*.json' --repo-type dataset org/ds\n",
+            2,
+            "hf download org/ds without",
+            id="hf-include-takes-one-value",
+        ),
+        pytest.param("RUN hf download hf://org/model@main\n", 2, "at revision 'main'", id="hf-uri-branch"),
         pytest.param(
             "RUN python3 <<EOF\nhuggingface_hub.snapshot_download('org/m')\nimport os\nEOF\n",
             3,
@@ -88,6 +102,9 @@ def test_hub_clone_is_ra405_not_ra401(tmp_path: Path) -> None:
     [
         pytest.param(f"RUN huggingface-cli download org/model --revision {COMMIT}\n", id="cli-revision"),
         pytest.param(f"RUN hf download org/model --revision={COMMIT}\n", id="hf-revision-equals"),
+        pytest.param(f"RUN hf download --local-dir /m org/model --revision {COMMIT} --quiet\n", id="cli-options-first"),
+        pytest.param("RUN huggingface-cli download org/model --revision $MODEL_REVISION\n", id="cli-revision-variable"),
+        pytest.param(f"RUN hf download hf://datasets/org/ds@{COMMIT}/data/\n", id="hf-uri-commit"),
         pytest.param("RUN huggingface-cli login --token $HF_TOKEN\n", id="cli-login"),
         pytest.param("RUN huggingface-cli upload org/model ./out\n", id="cli-upload"),
         pytest.param(
@@ -116,21 +133,12 @@ def test_does_not_catch(tmp_path: Path, body: str) -> None:
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/model_download_at_build.py:34 accepts any --revision, so `--revision main` (a branch, "
-    "the very thing the rule warns about) is not reported, unlike revision='main' in Python",
-    strict=True,
-)
 def test_cli_download_with_branch_revision(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"Dockerfile": FROM + "RUN huggingface-cli download org/model --revision main\n"}, RULE)
     assert [(f.location.line, f.severity) for f in findings] == [(2, Severity.HIGH)]
+    assert "download org/model at revision 'main', a branch or tag" in findings[0].message
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/model_download_at_build.py:35 takes the first word not starting with '-' as the "
-    "repository, so the value of `--local-dir /models` is named instead of `org/model`",
-    strict=True,
-)
 def test_cli_download_names_the_repository_after_an_option_value(tmp_path: Path) -> None:
     body = "RUN huggingface-cli download --local-dir /models org/model\n"
     findings = caught(tmp_path, {"Dockerfile": FROM + body}, RULE)
@@ -138,14 +146,15 @@ def test_cli_download_names_the_repository_after_an_option_value(tmp_path: Path)
     assert "download org/model without --revision" in findings[0].message
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/model_download_at_build.py:48 reports the first line of the Python snippet, not the "
-    "line of the call inside a `python <<EOF` heredoc",
-    strict=True,
-)
 def test_python_heredoc_line_is_the_call(tmp_path: Path) -> None:
     body = (
         "RUN python3 <<EOF\nimport os\nfrom huggingface_hub import snapshot_download\nsnapshot_download('org/m')\nEOF\n"
     )
     findings = caught(tmp_path, {"Dockerfile": FROM + body}, RULE)
     assert [f.location.line for f in findings] == [5]
+
+
+def test_python_c_line_is_where_the_code_starts(tmp_path: Path) -> None:
+    body = "RUN pip install huggingface_hub && \\\n    python -c \"import huggingface_hub as h; h.snapshot_download('org/m')\"\n"
+    findings = caught(tmp_path, {"Dockerfile": FROM + body}, RULE)
+    assert [f.location.line for f in findings] == [3]
