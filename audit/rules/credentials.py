@@ -25,6 +25,10 @@ def is_literal(value: str) -> bool:
 
 
 def mask(value: str) -> str:
-    """Never print a credential: keep its first characters only."""
+    """Never print a credential: its first 3 and last 2 characters only when at least 8 stay hidden,
+    otherwise nothing but its length."""
     stripped = value.strip().strip("\"'")
-    return stripped[:3] + "*" * min(max(len(stripped) - 3, 3), 12)
+    hidden = len(stripped) - 5
+    if hidden >= 8:
+        return stripped[:3] + "*" * min(hidden, 12) + stripped[-2:]
+    return f"<redacted, {len(stripped)} char{'' if len(stripped) == 1 else 's'}>"

@@ -3,7 +3,8 @@
 Credential names are `*_TOKEN`, `*_API_KEY`, `*_SECRET`, `*_PASSWORD`, `HF_TOKEN`,
 `HUGGINGFACE_TOKEN`, `WANDB_API_KEY` ...; names ending in `_PATH`, `_FILE`, `_DIR`, `_HOME`, `_URL`,
 `MAX_TOKENS` ... are not credentials. A value taken from another variable (`$HF_TOKEN`) or empty is
-not a literal. The message and the evidence show only a masked prefix, never the value itself.
+not a literal. The message and the evidence show the value masked, never the value itself: its first
+3 and last 2 characters when at least 8 stay hidden, otherwise only its length.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from audit.model import Severity
+from audit.rules.credentials import mask
 from tests.helpers import caught
 
 RULE = "RA801"
@@ -87,12 +89,22 @@ def test_does_not_catch(tmp_path: Path, body: str) -> None:
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/credentials.py:27-30 mask keeps the first 3 characters, so a value of 3 characters or "
-    "fewer is printed in full in the message and the evidence",
-    strict=True,
-)
 def test_short_value_is_not_printed(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"Dockerfile": FROM + "ENV DB_PASSWORD=q7z\n"}, RULE)
     assert len(findings) == 1
     assert "q7z" not in findings[0].message
+    assert findings[0].evidence == "DB_PASSWORD=<redacted, 3 chars>"
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        pytest.param("x", "<redacted, 1 char>", id="one-char"),
+        pytest.param("abcdefghijkl", "<redacted, 12 chars>", id="seven-would-stay-hidden"),
+        pytest.param("abcdefghijklm", "abc********lm", id="eight-stay-hidden"),
+        pytest.param('"abcdefghijklm"', "abc********lm", id="quotes-are-not-the-value"),
+        pytest.param("a" * 3 + "b" * 40 + "cc", "aaa" + "*" * 12 + "cc", id="long-value-shows-at-most-12-stars"),
+    ],
+)
+def test_mask_hides_at_least_eight_characters(value: str, masked: str) -> None:
+    assert mask(value) == masked
