@@ -9,6 +9,10 @@ from audit.rules.base import Rule
 from audit.rules.credentials import is_literal, mask
 from audit.views.entry import EntryView
 
+# `wandb login [OPTIONS] [KEY]`: --host/--base-url take a URL; --cloud, --relogin, --anonymously and
+# --verify/--no-verify are flags
+WANDB_LOGIN_VALUE_OPTIONS = frozenset({"--host", "--base-url"})
+
 
 class CliLoginWithLiteralToken(Rule):
     id = "RA802"
@@ -42,11 +46,25 @@ def _login_token(program: str, args: list[str]) -> str | None:
         program in ("hf",) and args[:2] == ["auth", "login"]
     ):
         for number, word in enumerate(args):
-            if word == "--token" and number + 1 < len(args):
+            if word == "--token" and number + 1 < len(args) and not args[number + 1].startswith("-"):
                 return args[number + 1]
             if word.startswith("--token="):
                 return word.split("=", 1)[1]
     if program == "wandb" and args[:1] == ["login"]:
-        keys = [w for w in args[1:] if not w.startswith("-")]
-        return keys[0] if keys else None
+        return _first_positional(args[1:], WANDB_LOGIN_VALUE_OPTIONS)
+    return None
+
+
+def _first_positional(args: list[str], value_options: frozenset[str]) -> str | None:
+    """The first argument that is neither an option nor an option's value."""
+    skip = False
+    for number, word in enumerate(args):
+        if skip:
+            skip = False
+        elif word == "--":
+            return args[number + 1] if number + 1 < len(args) else None
+        elif word in value_options:
+            skip = True
+        elif not word.startswith("-"):
+            return word
     return None

@@ -38,6 +38,11 @@ KEY = "k" * 6 + "0" * 6
         pytest.param(f"RUN wandb login {KEY}\n", 2, "wandb", KEY, id="wandb"),
         pytest.param(f"RUN wandb login --relogin {KEY}\n", 2, "wandb", KEY, id="wandb-relogin"),
         pytest.param(
+            f"RUN wandb login --host https://wandb.example.org --relogin {KEY}\n", 2, "wandb", KEY, id="wandb-host"
+        ),
+        pytest.param(f"RUN wandb login --base-url=https://wandb.example.org {KEY}\n", 2, "wandb", KEY, id="wandb-url="),
+        pytest.param(f"RUN wandb login --anonymously --cloud {KEY}\n", 2, "wandb", KEY, id="wandb-flags"),
+        pytest.param(
             f"RUN pip install huggingface_hub==0.19.4 && \\\n    huggingface-cli login --token {TOKEN}\n",
             3,
             "huggingface-cli",
@@ -78,6 +83,8 @@ def test_catches(tmp_path: Path, body: str, line: int, program: str, secret: str
         pytest.param(f"RUN huggingface-cli download org/m --token {TOKEN}\n", id="download-is-not-login"),
         pytest.param("RUN wandb login\n", id="wandb-no-key"),
         pytest.param("RUN wandb login $WANDB_API_KEY\n", id="wandb-variable"),
+        pytest.param("RUN wandb login --host https://wandb.example.org\n", id="wandb-host-no-key"),
+        pytest.param("RUN huggingface-cli login --token --add-to-git-credential\n", id="token-without-value"),
         pytest.param(f"RUN echo huggingface-cli login --token {TOKEN}\n", id="echo"),
         pytest.param(f"# RUN huggingface-cli login --token {TOKEN}\n", id="comment"),
         pytest.param(f"CMD huggingface-cli login --token {TOKEN}\n", id="cmd-is-not-a-run"),
@@ -87,11 +94,6 @@ def test_does_not_catch(tmp_path: Path, body: str) -> None:
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/cli_login_with_literal_token.py:50 takes the first word not starting with '-' as the "
-    "key, so the value of `wandb login --host URL $KEY` is reported as a literal token",
-    strict=True,
-)
 def test_wandb_host_option_value_is_not_a_token(tmp_path: Path) -> None:
     body = "RUN wandb login --host https://wandb.example.org $WANDB_API_KEY\n"
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
