@@ -1,7 +1,8 @@
 """RA701 cuda-extension-build: CUDA extensions compiled from source during the build (medium).
 
-Reported: installs of flash-attn, xformers, apex, DeepSpeed with `DS_BUILD_*` ops (from the RUN or an
-ENV), auto-gptq and friends unless the argument is a prebuilt wheel; `pip install .` / `python setup.py`
+Reported: installs of flash-attn, xformers, apex, DeepSpeed with `DS_BUILD_*` ops switched on (a
+non-zero value in the RUN, or from an ENV/ARG of the stage before it; `DS_BUILD_OPS=0` switches them
+off), auto-gptq and friends unless the argument is a prebuilt wheel; `pip install .` / `python setup.py`
 inside a clone of flash-attention, apex, DeepSpeed ...; bitsandbytes, triton and vllm only when
 `--no-build-isolation` forces a source build. Plain DeepSpeed builds its ops at run time and is fine.
 """
@@ -56,6 +57,21 @@ APEX = "https://github.com/NVIDIA/apex"
             id="env",
         ),
         pytest.param(
+            "ARG DS_BUILD_OPS=1\nRUN pip install deepspeed==0.10.3\n", 3, "with DS_BUILD_OPS", id="arg-default"
+        ),
+        pytest.param(
+            "RUN export DS_BUILD_FUSED_ADAM=1 && pip install deepspeed==0.10.3\n",
+            2,
+            "with DS_BUILD_FUSED_ADAM",
+            id="export-in-the-run",
+        ),
+        pytest.param(
+            "RUN DS_BUILD_OPS=0 DS_BUILD_FUSED_ADAM=1 pip install deepspeed==0.10.3\n",
+            2,
+            "deepspeed==0.10.3 with DS_BUILD_FUSED_ADAM, which",
+            id="one-op-on-all-others-off",
+        ),
+        pytest.param(
             "RUN git clone https://github.com/Dao-AILab/flash-attention && cd flash-attention && "
             "python setup.py install\n",
             2,
@@ -90,6 +106,15 @@ def test_catches(tmp_path: Path, body: str, line: int, word: str) -> None:
     [
         pytest.param("RUN pip install deepspeed==0.10.3\n", id="plain-deepspeed"),
         pytest.param("RUN pip install deepspeed\n", id="plain-deepspeed-unpinned-is-ra201"),
+        pytest.param("ENV DS_BUILD_OPS=0\nRUN pip install deepspeed==0.10.3\n", id="env-zero"),
+        pytest.param("ENV DS_BUILD_OPS=1\nRUN DS_BUILD_OPS=0 pip install deepspeed==0.10.3\n", id="inline-zero-wins"),
+        pytest.param('ENV DS_BUILD_OPS=""\nRUN pip install deepspeed==0.10.3\n', id="env-empty"),
+        pytest.param("ARG DS_BUILD_OPS\nRUN pip install deepspeed==0.10.3\n", id="arg-without-default"),
+        pytest.param("RUN DS_BUILD_STRING=+local pip install deepspeed==0.10.3\n", id="build-string-is-a-version"),
+        pytest.param(
+            "ENV DS_BUILD_OPS=1\nFROM python:3.11 AS serve\nRUN pip install deepspeed==0.10.3\n",
+            id="env-of-another-stage",
+        ),
         pytest.param("RUN pip install bitsandbytes==0.41.1 triton==2.1.0\n", id="bitsandbytes-triton"),
         pytest.param("RUN pip install vllm==0.2.1\n", id="vllm-wheel"),
         pytest.param(
@@ -110,21 +135,21 @@ def test_does_not_catch(tmp_path: Path, body: str) -> None:
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/cuda_extension_build.py:50 treats any DS_BUILD_* assignment as a request to build ops, "
-    "but DS_BUILD_OPS=0 is DeepSpeed's switch to NOT pre-build them",
-    strict=True,
-)
 def test_ds_build_ops_zero_does_not_compile(tmp_path: Path) -> None:
     files = {"Dockerfile": FROM + "RUN DS_BUILD_OPS=0 pip install deepspeed==0.10.3\n"}
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/cuda_extension_build.py:44 collects DS_BUILD_* from every ENV of the Dockerfile, also "
-    "those after the RUN (or in other stages), which the install never sees",
-    strict=True,
-)
 def test_env_set_after_the_install_does_not_apply(tmp_path: Path) -> None:
     files = {"Dockerfile": FROM + "RUN pip install deepspeed==0.10.3\nENV DS_BUILD_OPS=1\n"}
     assert caught(tmp_path, files, RULE) == []
+
+
+def test_env_of_the_stage_built_from_applies(tmp_path: Path) -> None:
+    dockerfile = (
+        "FROM nvidia/cuda:12.1.0-devel-ubuntu22.04 AS base\nENV DS_BUILD_OPS=1\nARG DS_BUILD_AIO=1\n"
+        "FROM base AS train\nRUN pip install deepspeed==0.10.3\n"
+    )
+    findings = caught(tmp_path, {"Dockerfile": dockerfile}, RULE)
+    assert [f.location.line for f in findings] == [5]
+    assert "deepspeed==0.10.3 with DS_BUILD_OPS, which" in findings[0].message  # an ARG does not carry over
