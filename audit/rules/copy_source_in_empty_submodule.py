@@ -25,8 +25,8 @@ class CopySourceInEmptySubmodule(Rule):
     def check(self, view: EntryView) -> Iterator[Finding]:
         for copy in copy_sources(view):
             res = copy.resolution
-            if res.submodule is None or res.matches:
-                continue
+            if res.submodule is None:
+                continue  # a match inside an empty submodule can only be an empty folder: nothing to copy
             url = copy.context.empty_submodules.get(res.submodule, "")
             yield self.finding(
                 f"{copy.instruction.keyword} source {res.source!r} is in submodule {res.submodule!r}"

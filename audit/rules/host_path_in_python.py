@@ -31,8 +31,8 @@ class HostPathInPython(Rule):
                     continue
                 for _argument, literal in call.strings:
                     for host_path in host_paths(literal):
-                        if not literal.startswith(host_path[:1]):
-                            continue  # the path must start the argument, not sit inside some text
+                        if not literal.startswith(host_path):
+                            continue  # the path must start the argument (or the f-string), not sit inside text
                         yield self.finding(
                             f"{call.function}() reads {host_path}, a path of the submitter's machine",
                             source.path,

@@ -13,11 +13,12 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import posixpath
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import pathspec
-from docker.utils.build import PatternMatcher
+from docker.utils.build import Pattern, PatternMatcher
 
 from audit.tree import EntryTree
 
@@ -44,6 +45,7 @@ class BuildContext:
         self.tree = tree
         self.context = posixpath.normpath(context) if context not in ("", ".") else "."
         self.dockerfile = dockerfile
+        self._ignored: dict[tuple[str, bool], bool] = {}
 
     # ---- ignore files ------------------------------------------------------------------------------
 
@@ -63,6 +65,7 @@ class BuildContext:
         if text is None:
             return None
         patterns = [line.strip() for line in text.lines if line.strip() and not line.lstrip().startswith("#")]
+        patterns = [pattern for pattern in patterns if _compiles_for_docker(pattern)]
         return PatternMatcher(patterns) if patterns else None
 
     def dockerignored(self, entry_path: str) -> bool:
@@ -73,23 +76,48 @@ class BuildContext:
         return rel not in (None, ".") and bool(matcher.matches(rel))
 
     @cached_property
-    def _gitignores(self) -> list[tuple[str, pathspec.PathSpec]]:
+    def _gitignores(self) -> list[tuple[str, pathspec.GitIgnoreSpec]]:
         specs = []
         for path in self.tree.files:
             if posixpath.basename(path) == ".gitignore":
                 text = self.tree.read_text(path)
                 if text is not None:
                     folder = posixpath.dirname(path)
-                    specs.append((folder, pathspec.GitIgnoreSpec.from_lines(text.lines)))
+                    specs.append((folder, _gitignore_spec(text.lines)))
         return sorted(specs, key=lambda item: item[0].count("/"))
 
     def gitignored(self, entry_path: str) -> bool:
+        """Whether git ignores the path, or a folder above it (git never looks inside an ignored folder).
+
+        A path that is not in the tree counts as ignored when it would be, either as a file or as a folder.
+        """
+        if entry_path in ("", "."):
+            return False
+        parts = entry_path.split("/")
+        if any(self._ignores("/".join(parts[:depth]), folder=True) for depth in range(1, len(parts))):
+            return True
+        if not self.tree.exists(entry_path):
+            return self._ignores(entry_path, folder=False) or self._ignores(entry_path, folder=True)
+        return self._ignores(entry_path, folder=self.tree.is_dir(entry_path))
+
+    def _ignores(self, entry_path: str, *, folder: bool) -> bool:
+        key = (entry_path, folder)
+        if key not in self._ignored:  # every match of a glob asks again about the same parent folders
+            self._ignored[key] = self._ignores_uncached(entry_path, folder=folder)
+        return self._ignored[key]
+
+    def _ignores_uncached(self, entry_path: str, *, folder: bool) -> bool:
         ignored = False
-        for folder, spec in self._gitignores:
-            if folder and not entry_path.startswith(folder + "/"):
+        for base, spec in self._gitignores:
+            if base and not entry_path.startswith(base + "/"):
                 continue
-            rel = entry_path[len(folder) + 1 :] if folder else entry_path
-            result = spec.check_file(rel)
+            rel = entry_path[len(base) + 1 :] if base else entry_path
+            # pathspec matches a folder as "name/", which is what makes `checkpoints/` apply to it
+            result = spec.check_file(rel + "/" if folder else rel)
+            if folder and result.include and _inside_only(spec, result.index):
+                # but it also reads `name/**` as matching "name/" itself, where git's trailing `/**`
+                # matches only what is inside the folder
+                result = spec.check_file(rel)
             if result.include is not None:
                 ignored = bool(result.include)
         return ignored
@@ -131,13 +159,13 @@ class BuildContext:
         cleaned = source.lstrip("/") or "."
         joined = posixpath.normpath(posixpath.join(self.context, cleaned))
         within_context = posixpath.normpath(cleaned)
-        result = Resolution(source=source, context_path=None if joined.startswith("..") else joined)
-        if within_context == ".." or within_context.startswith("../"):
+        result = Resolution(source=source, context_path=None if _escapes(joined) else joined)
+        if _escapes(within_context) or result.context_path is None:
+            # the second case is a configured context that itself lies outside the entry
             result.outside_context = True
             if result.context_path is not None:
                 result.matches = self._glob(result.context_path)
             return result
-        assert result.context_path is not None
         result.matches = self._glob(result.context_path)
         for module in self.empty_submodules:
             if result.context_path == module or result.context_path.startswith(module + "/"):
@@ -161,3 +189,46 @@ class BuildContext:
             for path in candidates
             if all(fnmatch.fnmatchcase(part, seg) for part, seg in zip(path.split("/"), segments, strict=True))
         )
+
+
+def _escapes(path: str) -> bool:
+    """Whether a normalised relative path leaves its folder: `..` or `../x`, not a name like `..data`."""
+    return path == ".." or path.startswith("../")
+
+
+def _gitignore_spec(lines: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    """The patterns of a `.gitignore`, skipping the lines git skips (a lone `!`, a trailing `\\`, `[z-a]`)."""
+    try:
+        return _checked(pathspec.GitIgnoreSpec.from_lines(lines))
+    except (ValueError, re.error):  # pathspec's GitIgnorePatternError is a ValueError
+        pass
+    valid = []
+    for line in lines:
+        try:
+            _checked(pathspec.GitIgnoreSpec.from_lines([line]))
+        except (ValueError, re.error):
+            continue
+        valid.append(line)
+    return pathspec.GitIgnoreSpec.from_lines(valid)
+
+
+def _checked(spec: pathspec.GitIgnoreSpec) -> pathspec.GitIgnoreSpec:
+    spec.check_file("probe")  # some backends compile the expressions on first use
+    return spec
+
+
+def _compiles_for_docker(pattern: str) -> bool:
+    """Whether docker-py can compile the pattern (`[z-a]` it cannot): one bad line must not stop every copy rule."""
+    try:
+        Pattern(pattern).match("probe")
+    except re.error:
+        return False
+    return True
+
+
+def _inside_only(spec: pathspec.GitIgnoreSpec, index: int | None) -> bool:
+    """Whether the pattern at `index` ends in `/**`, which matches what is inside a folder, not the folder."""
+    if index is None:
+        return False
+    pattern = spec.patterns[index].pattern
+    return isinstance(pattern, str) and pattern.rstrip().endswith("/**")

@@ -3,7 +3,8 @@
 A call is recorded with its function name (the last attribute: `AutoModel.from_pretrained` ->
 `from_pretrained`), the literal value of its first argument / `repo_id` / model keyword when it is a
 string (module-level string constants are followed one step), its `revision` and
-`trust_remote_code` keywords, and every absolute path literal among its arguments. Files that
+`trust_remote_code` keywords, and the literal text of its arguments for path checks (an f-string
+by its leading constant text: `/home/me/` for `f"/home/me/{x}"`). Files that
 neither call a Hub loader nor hold a host-path literal are not parsed at all: a regular-expression
 search is far cheaper than `ast.parse`.
 """
@@ -90,10 +91,44 @@ def _value(node: ast.expr, constants: dict[str, str]) -> Value:
     if isinstance(node, ast.Name) and node.id in constants:
         return Value(constants[node.id], node.id)
     if isinstance(node, ast.JoinedStr):
-        # f"/home/me/{x}": keep the literal prefix, enough to see a host path
-        prefix = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
-        return Value(None if len(node.values) > 1 else prefix, ast.unparse(node))
+        # an f-string without placeholders is a literal; any other is known only by its prefix (_path_literals)
+        constant = all(isinstance(v, ast.Constant) for v in node.values)
+        return Value(_fstring_prefix(node) if constant else None, ast.unparse(node))
     return Value(None, ast.unparse(node))
+
+
+def _fstring_prefix(node: ast.JoinedStr) -> str:
+    """The constant text an f-string starts with: `/home/me/` for f"/home/me/{x}", "" for f"{root}/x"."""
+    prefix = []
+    for part in node.values:
+        if not (isinstance(part, ast.Constant) and isinstance(part.value, str)):
+            break
+        prefix.append(part.value)
+    return "".join(prefix)
+
+
+def _path_literals(node: ast.expr, constants: dict[str, str], nested: bool) -> list[str]:
+    """What an argument holds that could be a path: its literal text, or the prefix of an f-string.
+
+    With `nested`, string literals anywhere inside the argument count too (`data_files=["/data/a.json"]`),
+    except the constant parts of an f-string after a placeholder, which start no path.
+    """
+    if isinstance(node, ast.JoinedStr):
+        prefix = _fstring_prefix(node)
+        return [prefix] if prefix else []
+    text = _value(node, constants).text
+    if text or not nested:
+        return [text] if text else []
+    inside_fstrings = {id(part) for n in ast.walk(node) if isinstance(n, ast.JoinedStr) for part in n.values}
+    found = []
+    for element in ast.walk(node):
+        if isinstance(element, ast.JoinedStr):
+            found.append(_fstring_prefix(element))
+        elif (
+            isinstance(element, ast.Constant) and isinstance(element.value, str) and id(element) not in inside_fstrings
+        ):
+            found.append(element.value)
+    return [literal for literal in found if literal]
 
 
 def _call(node: ast.Call, constants: dict[str, str]) -> Call | None:
@@ -118,19 +153,10 @@ def _call(node: ast.Call, constants: dict[str, str]) -> Call | None:
     trust = isinstance(remote, ast.Constant) and remote.value is True
     strings: list[tuple[str, str]] = []
     for position, arg in enumerate(node.args):
-        literal = _value(arg, constants)
-        if literal.text:
-            strings.append((f"#{position}", literal.text))
-        elif isinstance(arg, ast.JoinedStr):
-            strings.append((f"#{position}", _value(arg, constants).expr))
+        strings.extend((f"#{position}", literal) for literal in _path_literals(arg, constants, nested=False))
     for key, value in keywords.items():
-        literal = _value(value, constants)
-        if literal.text:
-            strings.append((key, literal.text))
-        elif isinstance(value, (ast.List, ast.Tuple, ast.Dict)):
-            for element in ast.walk(value):
-                if isinstance(element, ast.Constant) and isinstance(element.value, str):
-                    strings.append((key, element.value))
+        nested = isinstance(value, (ast.List, ast.Tuple, ast.Dict))
+        strings.extend((key, literal) for literal in _path_literals(value, constants, nested=nested))
     return Call(
         function=function or "",
         line=node.lineno,

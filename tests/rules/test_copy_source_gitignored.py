@@ -143,12 +143,62 @@ def test_does_not_catch(tmp_path: Path, files: dict[str, str]) -> None:
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/context.py:92 checks a folder with check_file(path) without a trailing slash, so the "
-    "usual directory pattern `checkpoints/` never matches `COPY checkpoints ...`",
-    strict=True,
-)
 def test_catches_folder_ignored_by_a_directory_pattern(tmp_path: Path) -> None:
     files = {"Dockerfile": FROM + "COPY checkpoints /ckpt\n", "checkpoints/a.pt": "x", ".gitignore": "checkpoints/\n"}
     findings = caught(tmp_path, files, RULE)
     assert [(f.location.line, f.severity) for f in findings] == [(2, Severity.HIGH)]
+
+
+@pytest.mark.parametrize(
+    ("files", "word"),
+    [
+        pytest.param(
+            {
+                "Dockerfile": FROM + "COPY checkpoints/a.pt /ckpt/\n",
+                "checkpoints/a.pt": "x",
+                ".gitignore": "checkpoints/\n!checkpoints/a.pt\n",
+            },
+            "'checkpoints/a.pt' is here",
+            id="exception-under-an-ignored-folder-does-not-apply",
+        ),
+        pytest.param(
+            {"Dockerfile": FROM + "COPY build /b\n", ".gitignore": "build/\n"},
+            "'build' is missing and listed",
+            id="missing-folder-of-a-directory-pattern",
+        ),
+        pytest.param(
+            {"Dockerfile": FROM + "COPY out/ /out/\n", "out/a/model.pt": "x", ".gitignore": "[z-a]\nout\n"},
+            "'out/' is here",
+            id="bad-line-skipped-as-git-does",
+        ),
+    ],
+)
+def test_catches_with_git_folder_semantics(tmp_path: Path, files: dict[str, str], word: str) -> None:
+    findings = caught(tmp_path, files, RULE)
+    assert [(f.location.line, f.severity) for f in findings] == [(2, Severity.HIGH)]
+    assert word in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param(
+            {"Dockerfile": FROM + "COPY checkpoints /ckpt\n", "checkpoints": "x", ".gitignore": "checkpoints/\n"},
+            id="file-named-like-a-directory-pattern",
+        ),
+        pytest.param(
+            {
+                "Dockerfile": FROM + "COPY data/keep.txt /d/\n",
+                "data/keep.txt": "x",
+                ".gitignore": "data/**\n!data/keep.txt\n",
+            },
+            id="double-star-ignores-the-contents-not-the-folder",
+        ),
+        pytest.param(
+            {"Dockerfile": FROM + "COPY data /d\n", "data/keep.txt": "x", ".gitignore": "data/**\n!data/keep.txt\n"},
+            id="folder-whose-contents-are-ignored-but-one",
+        ),
+    ],
+)
+def test_does_not_catch_with_git_folder_semantics(tmp_path: Path, files: dict[str, str]) -> None:
+    assert caught(tmp_path, files, RULE) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit.model import Location, Severity
-from tests.helpers import caught
+from tests.helpers import audit, caught
 
 RULE = "RA503"
 FROM = "FROM python:3.11\n"
@@ -92,13 +92,16 @@ def test_does_not_catch(tmp_path: Path, files: dict[str, str]) -> None:
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/copy_source_in_empty_submodule.py:28 skips sources that match something, and an empty "
-    "submodule folder does match itself, so copying the empty folder is reported by no rule",
-    strict=True,
-)
 def test_catches_copy_of_the_empty_submodule_folder_itself(tmp_path: Path) -> None:
     root = tmp_path / "entry"
     (root / "third_party" / "lib").mkdir(parents=True)
     findings = caught(root, {"Dockerfile": FROM + "COPY third_party/lib /lib\n", ".gitmodules": GITMODULES}, RULE)
     assert [(f.location.line, f.severity) for f in findings] == [(2, Severity.HIGH)]
+
+
+@pytest.mark.parametrize("copy", ["COPY third_party/lib /lib\n", "COPY third_party/lib/src /lib/src\n"])
+def test_empty_submodule_folder_is_ra503_only(tmp_path: Path, copy: str) -> None:
+    root = tmp_path / "entry"
+    (root / "third_party" / "lib" / "src").mkdir(parents=True)  # folders, but not one file
+    findings = audit(root, {"Dockerfile": FROM + copy, ".gitmodules": GITMODULES}, ["RA501", RULE])
+    assert [(f.rule, f.location.line) for f in findings] == [(RULE, 2)]

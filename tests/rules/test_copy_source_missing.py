@@ -105,11 +105,18 @@ def test_does_not_catch(tmp_path: Path, files: dict[str, str]) -> None:
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/context.py:134 treats any joined path starting with '..' as escaping, so for a source "
-    "under a folder named `..cache` the assertion at line 140 fails and the rule reports a crash instead",
-    strict=True,
-)
 def test_missing_source_under_a_folder_named_with_two_leading_dots(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"Dockerfile": FROM + "COPY ..cache/w.bin /w/\n"}, RULE)
     assert [(f.location.path, f.location.line, f.severity) for f in findings] == [("Dockerfile", 2, Severity.HIGH)]
+
+
+@pytest.mark.parametrize(
+    "ignore_file", [pytest.param(".gitignore", id="gitignore"), pytest.param(".dockerignore", id="dockerignore")]
+)
+@pytest.mark.parametrize("bad_line", [pytest.param("[z-a]", id="bad-range"), pytest.param("\\", id="lone-backslash")])
+def test_bad_ignore_line_does_not_stop_the_rule(tmp_path: Path, ignore_file: str, bad_line: str) -> None:
+    files = {"Dockerfile": FROM + "COPY missing.txt /app/\n", ignore_file: f"{bad_line}\n*.log\n"}
+    findings = caught(tmp_path, files, RULE)
+    assert [(f.location.line, f.message) for f in findings] == [
+        (2, "COPY source 'missing.txt' matches nothing in the build context ('.')")
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit.model import Severity
-from tests.helpers import caught
+from tests.helpers import audit, caught
 
 RULE = "RA504"
 FROM = "FROM python:3.11\n"
@@ -89,11 +89,21 @@ def test_does_not_catch(tmp_path: Path, files: dict[str, str]) -> None:
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/context.py:134 treats any joined path starting with '..' as escaping, so a folder named "
-    "`..data` gets no context path and the assertion at line 140 crashes every copy rule on the entry",
-    strict=True,
-)
 def test_folder_whose_name_starts_with_two_dots_is_inside(tmp_path: Path) -> None:
     files = {"Dockerfile": FROM + "COPY ..data/x .\n", "..data/x": "x"}
     assert caught(tmp_path, files, RULE) == []
+
+
+def test_source_that_is_only_dots_escapes(tmp_path: Path) -> None:
+    files = {"train/Dockerfile": FROM + "COPY .. /all\n", "a.txt": "x"}
+    assert [f.message for f in caught(tmp_path, files, RULE)] == ["COPY source '..' is outside the build context (.)"]
+
+
+def test_context_configured_outside_the_entry_is_reported_not_a_crash(tmp_path: Path) -> None:
+    files = {
+        "Dockerfile": FROM + "COPY a.txt /a\n",
+        "a.txt": "x",
+        "pyproject.toml": '[tool.repro-audit]\ncontexts = {"Dockerfile" = "../elsewhere"}\n',
+    }
+    findings = audit(tmp_path, files, ["RA501", "RA502", "RA503", "RA504", "RA505"])
+    assert [(f.rule, f.message) for f in findings] == [(RULE, "COPY source 'a.txt' is outside the repository")]

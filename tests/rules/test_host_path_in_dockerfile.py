@@ -91,11 +91,36 @@ def test_does_not_catch(tmp_path: Path, body: str) -> None:
     assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/host_paths.py:40-41 counts every argument of cp/mv/ln as created by the image, so the "
-    "host path being copied FROM is treated as a folder the image made",
-    strict=True,
-)
 def test_cp_source_is_not_created_by_the_image(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"Dockerfile": FROM + "RUN cp /home/alice/llama.bin /app/\n"}, RULE)
     assert [(f.location.line, f.severity) for f in findings] == [(2, MEDIUM)]
+
+
+@pytest.mark.parametrize(
+    ("body", "evidence"),
+    [
+        pytest.param("RUN mv /scratch/me/ckpt /app/ckpt\n", "/scratch/me/ckpt", id="mv-source"),
+        pytest.param("RUN ln -s /data/models/w /app/w\n", "/data/models/w", id="ln-target-of-the-link"),
+        pytest.param("RUN cp -d /home/alice/w /app/\n", "/home/alice/w", id="cp-d-is-not-a-download-folder"),
+        pytest.param("RUN cp -t /app /mnt/nfs/w.bin\n", "/mnt/nfs/w.bin", id="cp-source-after-target-option"),
+    ],
+)
+def test_catches_copy_sources(tmp_path: Path, body: str, evidence: str) -> None:
+    findings = caught(tmp_path, {"Dockerfile": FROM + body}, RULE)
+    assert [(f.location.line, f.evidence) for f in findings] == [(2, evidence)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("RUN cp -r /app/w /home/alice/w\nENV W=/home/alice/w\n", id="cp-destination"),
+        pytest.param("RUN cp -t /data/out a.txt\nENV O=/data/out/a.txt\n", id="cp-target-option"),
+        pytest.param("RUN cp -rt/data/out a.txt\nENV O=/data/out\n", id="cp-target-in-a-cluster"),
+        pytest.param("RUN mv --target-directory=/data/out a.txt\nENV O=/data/out\n", id="mv-target-long-option"),
+        pytest.param("RUN ln -s /opt/models /data/models\nENV M=/data/models\n", id="ln-link-name"),
+        pytest.param("RUN cp a.txt b.txt -- /scratch/x\nENV X=/scratch/x\n", id="after-double-dash"),
+        pytest.param("RUN cp -S .bak a.txt /scratch/x\nENV X=/scratch/x\n", id="suffix-option-value"),
+    ],
+)
+def test_does_not_catch_copy_destinations(tmp_path: Path, body: str) -> None:
+    assert caught(tmp_path, {"Dockerfile": FROM + body}, RULE) == []

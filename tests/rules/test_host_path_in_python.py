@@ -86,11 +86,32 @@ def test_dockerfile_paths_are_ra506_not_ra507(tmp_path: Path) -> None:
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/python.py:124-125 keeps the source text of an f-string argument (`f'/home/...'`), which "
-    "audit/rules/host_path_in_python.py:34 then rejects because it does not start with the path",
-    strict=True,
-)
 def test_catches_f_string_with_host_prefix(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"train.py": 'open(f"/home/alice/{name}.txt")\n'}, RULE)
     assert [(f.location.line, f.severity) for f in findings] == [(1, Severity.MEDIUM)]
+
+
+@pytest.mark.parametrize(
+    ("source", "evidence"),
+    [
+        pytest.param('open(f"/scratch/{user}/x.txt")\n', "/scratch", id="placeholder-after-the-root"),
+        pytest.param('load_dataset("json", data_files=f"/mnt/ds/{split}.json")\n', "/mnt/ds", id="keyword"),
+        pytest.param('load_dataset("json", data_files=[f"/data/{s}.json"])\n', "/data", id="in-a-list"),
+    ],
+)
+def test_catches_f_string_prefixes(tmp_path: Path, source: str, evidence: str) -> None:
+    findings = caught(tmp_path, {"train.py": source}, RULE)
+    assert [(f.location.line, f.evidence) for f in findings] == [(1, evidence)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param('open(f"{root}/home/alice/x.txt")\n', id="placeholder-first"),
+        pytest.param('load_dataset("json", data_files=[f"{root}/data/a.json"])\n', id="placeholder-first-in-a-list"),
+        pytest.param('open(f"{name}")\n', id="only-a-placeholder"),
+        pytest.param('open("/tmp/x /home/alice/y")\n', id="host-path-later-in-the-literal"),
+    ],
+)
+def test_does_not_catch_f_string_without_host_prefix(tmp_path: Path, source: str) -> None:
+    assert caught(tmp_path, {"train.py": source}, RULE) == []
