@@ -2,7 +2,9 @@
 
 Read from the audited repository's `pyproject.toml`, or from `--config FILE` (a TOML file holding
 either a `[tool.repro-audit]` table or the keys at top level), which then applies to every entry.
-Unknown keys and bad values are a `ConfigError` naming the key and what is allowed (exit code 2).
+Unknown keys and bad values are a `ConfigError` naming the key and what is allowed: for `--config` the
+run stops (exit code 2); for an audited repository's own table the engine reports it on that entry
+(RA008) and audits the entry with defaults, so one entrant's typo cannot stop a whole archive.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ from audit.tree import DEFAULT_MAX_FILE_BYTES
 
 
 class ConfigError(Exception):
-    """A configuration problem the user must fix; the message says where and how."""
+    """A configuration problem the user must fix; the message says where and how.
+
+    `detail` is the message without its source, `key` the top-level key at fault when there is one.
+    """
+
+    def __init__(self, message: str, *, detail: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+        self.key = key
+
+
+def _error(source: str, detail: str, key: str | None = None) -> ConfigError:
+    return ConfigError(f"{source}: {detail}", detail=detail, key=key)
 
 
 @dataclass(frozen=True)
@@ -81,29 +95,29 @@ def from_pyproject_text(text: str, source: str) -> Config | None:
 
 def from_table(table: Any, source: str) -> Config:
     if not isinstance(table, dict):
-        raise ConfigError(f"{source}: [tool.repro-audit] must be a table")
+        raise _error(source, "[tool.repro-audit] must be a table")
     unknown = sorted(set(table) - set(KEYS))
     if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(KEYS)})")
+        raise _error(source, f"unknown key {unknown[0]!r} (known keys: {', '.join(KEYS)})", unknown[0])
     severity: dict[str, Severity] = {}
     for selector, value in _table(table, "severity", source).items():
         try:
             severity[selector] = Severity.parse(str(value))
         except ValueError as exc:
-            raise ConfigError(f"{source}: severity.{selector}: {exc}") from None
+            raise _error(source, f"severity.{selector}: {exc}", "severity") from None
     fail_on = None
     if "fail-on" in table:
         try:
             fail_on = Severity.parse(str(table["fail-on"]))
         except ValueError as exc:
-            raise ConfigError(f"{source}: fail-on: {exc}") from None
+            raise _error(source, f"fail-on: {exc}", "fail-on") from None
     max_bytes = table.get("max-file-bytes", DEFAULT_MAX_FILE_BYTES)
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1024:
-        raise ConfigError(f"{source}: max-file-bytes must be a whole number of bytes, at least 1024")
+        raise _error(source, "max-file-bytes must be a whole number of bytes, at least 1024", "max-file-bytes")
     contexts = {str(k).strip("/"): str(v).strip("/") or "." for k, v in _table(table, "contexts", source).items()}
     track = table.get("track")
     if track is not None and not isinstance(track, str):
-        raise ConfigError(f'{source}: track must be a string such as "A100" or "4090"')
+        raise _error(source, 'track must be a string such as "A100" or "4090"', "track")
     return Config(
         select=_strings(table, "select", source),
         ignore=_strings(table, "ignore", source),
@@ -122,14 +136,14 @@ def _strings(table: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{source}: {key} must be a list of strings")
+        raise _error(source, f"{key} must be a list of strings", key)
     return tuple(value)
 
 
 def _table(table: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     value = table.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(f'{source}: {key} must be a table, e.g. {key} = {{ RA102 = "info" }}')
+        raise _error(source, f'{key} must be a table, e.g. {key} = {{ RA102 = "info" }}', key)
     return value
 
 

@@ -2,7 +2,9 @@
 
 Callable from Python and tests without a subprocess (`run_check`). Entries are independent, so a
 batch is spread over worker processes; a rule that crashes on one entry becomes an `errored`
-finding on that entry instead of stopping the batch.
+finding on that entry instead of stopping the batch, and so does an entry's own invalid
+`[tool.repro-audit]` table (RA008; the entry is audited with default settings). Only a `--config`
+file the user gave is a fatal error.
 """
 
 from __future__ import annotations
@@ -77,12 +79,12 @@ def _unique_names(sources: list[EntrySource]) -> list[EntrySource]:
 def audit_entry(source: EntrySource, shared: Config | None, options: CheckOptions) -> EntryReport:
     """Run every selected rule over one entry and apply the policy."""
     probe = EntryTree.walk(source.path)
-    config = shared or _entry_config(probe, options)
+    config, config_error = (shared, None) if shared is not None else _entry_config(probe, options)
     tree = (
         probe if config.max_file_bytes == probe.max_file_bytes else EntryTree.walk(source.path, config.max_file_bytes)
     )
     entry = build_entry(source, tree, config.contexts, config.track)
-    view = EntryView(entry, tree, config)
+    view = EntryView(entry, tree, config, config_error)
     findings: list[Finding] = []
     for rule in options.rules:
         if not policy.rule_selected(config, rule.id, rule.family, options.select):
@@ -98,17 +100,18 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
     )
 
 
-def _entry_config(tree: EntryTree, options: CheckOptions) -> Config:
+def _entry_config(tree: EntryTree, options: CheckOptions) -> tuple[Config, ConfigError | None]:
+    """The entry's own `[tool.repro-audit]`, or defaults and why it could not be used (reported as RA008)."""
     if options.isolated or "pyproject.toml" not in tree.files:
-        return Config()
+        return Config(), None
     text = tree.read_text("pyproject.toml")
     if text is None:
-        return Config()
+        return Config(), None
     try:
         found = config_module.from_pyproject_text(text.text, "pyproject.toml")
     except ConfigError as exc:
-        raise ConfigError(f"{tree.root}: {exc}") from None
-    return found or Config()
+        return Config(), exc
+    return found or Config(), None
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

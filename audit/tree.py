@@ -76,7 +76,7 @@ class EntryTree:
             with os.scandir(folder) as it:
                 children = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            self._problem("RA005", prefix or ".", f"cannot list this folder ({exc.strerror or exc})")
+            self._problem("RA005", prefix.rstrip("/") or ".", f"cannot list this folder ({exc.strerror or exc})")
             return
         for child in children:
             rel = f"{prefix}{child.name}"

@@ -106,21 +106,69 @@ def test_config_file_and_select(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {f["rule"] for e in _json(capsys)["entries"] for f in e["findings"]} == {"RA201"}
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ('[tool.repro-audit]\nselct = ["RA1"]\n', "unknown key 'selct'"),
-        ('[tool.repro-audit]\nseverity = { RA201 = "urgent" }\n', "unknown severity 'urgent'"),
-        ('[tool.repro-audit]\nfail-on = "never"\n', "fail-on"),
-    ],
-)
-def test_bad_config_is_a_one_line_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+BAD_CONFIGS = [
+    pytest.param('[tool.repro-audit]\nselct = ["RA1"]\n', "unknown key 'selct'", 2, id="unknown-key"),
+    pytest.param(
+        '[tool.repro-audit]\nseverity = { RA201 = "urgent" }\n', "unknown severity 'urgent'", 2, id="bad-severity"
+    ),
+    pytest.param('[tool.repro-audit]\n\nfail-on = "never"\n', "fail-on", 3, id="bad-fail-on"),
+    pytest.param('[project]\nname = "x"\n[tool]\nrepro-audit = "all"\n', "must be a table", 4, id="not-a-table"),
+]
+
+
+@pytest.mark.parametrize(("content", "message", "_line"), BAD_CONFIGS)
+def test_bad_config_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str, _line: int
+) -> None:
+    root = write_tree(tmp_path / "e", {"Dockerfile": UNPINNED})
+    config = tmp_path / "audit.toml"
+    config.write_text(content, encoding="utf-8")
+    assert main(["check", str(root), "--config", str(config)]) == EXIT_ERROR
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines at its width
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("content", "message", "line"), BAD_CONFIGS)
+def test_repositorys_own_bad_config_is_a_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str, line: int
 ) -> None:
     root = write_tree(tmp_path / "e", {"Dockerfile": UNPINNED, "pyproject.toml": content})
-    assert main(["check", str(root)]) == EXIT_ERROR
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert main(["check", str(root), "--format", "json"]) == EXIT_FINDINGS  # audited, with default settings
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    data = json.loads(captured.out)
+    (finding,) = _findings(data, "RA008")
+    assert (finding["path"], finding["line"], finding["severity"]) == ("pyproject.toml", line, "low")
+    assert message in finding["message"] and "default settings" in finding["message"]
+    assert data["entries"][0]["config"] is None
+    assert _findings(data, "RA201")  # the defaults apply: every rule ran
+    assert main(["check", str(root), "--isolated", "--format", "json"]) == EXIT_FINDINGS
+    assert _findings(_json(capsys), "RA008") == []  # --isolated never reads the tree's config
+
+
+def test_one_entrys_bad_config_does_not_stop_the_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "archive"
+    write_tree(
+        archive / "A100" / "ann" / "typo",
+        {"Dockerfile": UNPINNED, "pyproject.toml": '[tool.repro-audit]\nignore = ["install"]\nfail_on = "low"\n'},
+    )
+    write_tree(
+        archive / "4090" / "ben" / "quiet",
+        {"Dockerfile": UNPINNED, "pyproject.toml": '[tool.repro-audit]\nignore = ["install"]\n'},
+    )
+    assert main(["check", str(archive), "--format", "json", "--jobs", "1"]) == EXIT_FINDINGS
+    entries = {e["name"]: e for e in _json(capsys)["entries"]}
+    typo, quiet = entries["A100/ann/typo"], entries["4090/ben/quiet"]
+    (problem,) = [f for f in typo["findings"] if f["rule"] == "RA008"]
+    assert "unknown key 'fail_on'" in problem["message"] and problem["line"] == 3
+    assert any(f["rule"] == "RA201" for f in typo["findings"])  # its `ignore` did not apply: defaults did
+    assert quiet["config"] == "pyproject.toml [tool.repro-audit]"
+    assert not any(f["rule"] in ("RA008", "RA201") for f in quiet["findings"])
+    # the same table given with --config stops the run: it is the organizer's own configuration
+    config = tmp_path / "audit.toml"
+    config.write_text('[tool.repro-audit]\nfail_on = "low"\n', encoding="utf-8")
+    assert main(["check", str(archive), "--config", str(config)]) == EXIT_ERROR
+    assert "unknown key 'fail_on'" in capsys.readouterr().err
 
 
 def test_several_formats_in_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

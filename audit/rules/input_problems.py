@@ -1,8 +1,10 @@
 """RA001-RA008: input the audit could not take as it is. Bad input is a finding, never a traceback.
 
 A small family in one module: each rule turns one kind of problem recorded by the entry tree or a
-parser into findings. These rules must run after the others (the registry lists them last),
-because files are read lazily and read problems are recorded by whoever reads first.
+parser into findings. Files are read lazily and a read problem is recorded by whoever reads first, so
+the read-problem rules (RA003-RA005) first ask the entry view to read everything the audit reads:
+their findings do not depend on which other rules are selected, and after the other rules (the
+registry lists these last) that costs nothing more.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 
 from audit.model import Finding, Severity
 from audit.rules.base import Rule
-from audit.views.entry import EntryView
+from audit.views.entry import EntryView, TomlScan
 
 
 class DockerfileSyntax(Rule):
@@ -53,6 +55,7 @@ class _TreeProblem(Rule):
     """Findings for one kind of problem the entry tree recorded while reading."""
 
     def check(self, view: EntryView) -> Iterator[Finding]:
+        view.read_everything()
         for problem in view.tree.problems:
             if problem.rule == self.id:
                 yield self.finding(problem.message, problem.path)
@@ -135,8 +138,12 @@ class InvalidProjectFile(Rule):
     name = "invalid-project-file"
     family = "input"
     severity = Severity.LOW
-    summary = "pyproject.toml or environment.yml that does not parse"
-    explanation = "The dependency file is not valid TOML or YAML, so its dependencies were not graded."
+    summary = "pyproject.toml or environment.yml that does not parse, or an invalid [tool.repro-audit]"
+    explanation = (
+        "The dependency file is not valid TOML or YAML, so its dependencies were not graded. Or the "
+        "repository's own [tool.repro-audit] table has an unknown key or a bad value: the entry was then "
+        "audited with default settings (a `--config` file with the same problem stops the run instead)."
+    )
     fix = "Fix the syntax error shown."
 
     def check(self, view: EntryView) -> Iterator[Finding]:
@@ -144,3 +151,22 @@ class InvalidProjectFile(Rule):
             if reached.kind in ("conda", "pyproject") and not reached.path.endswith(".txt"):
                 for invalid in reached.parsed.invalid:
                     yield self.finding(invalid.message.splitlines()[0][:200], reached.path, invalid.line)
+        if view.config_error is not None:
+            yield self.finding(
+                f"[tool.repro-audit] is not usable ({view.config_error.detail}); this entry was audited with "
+                "default settings",
+                "pyproject.toml",
+                _config_line(view),
+                fix="Fix the key shown; `repro-audit rules` lists the rule ids and the README the keys and values.",
+            )
+
+
+def _config_line(view: EntryView) -> int | None:
+    """The line of the key at fault in `[tool.repro-audit]`, else of the table itself."""
+    text = view.tree.read_text("pyproject.toml")
+    if text is None or view.config_error is None:
+        return None
+    keys = TomlScan(text.text).keys
+    table = ("tool", "repro-audit")
+    key = view.config_error.key
+    return (keys.get((*table, key)) if key else None) or keys.get(table)

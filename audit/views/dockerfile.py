@@ -116,11 +116,13 @@ class DockerfileView:
     stages: list[Stage]
     global_args: dict[str, str | None]
     syntax_errors: list[tuple[int, str]]
+    unknown_instructions: int = 0  # misspelled or made-up keywords: reported, left out of `instructions`
     _runs: list[RunStep] | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not self.instructions
+        """No instruction at all, only blank lines and comments (an unknown instruction is still one)."""
+        return not self.instructions and not self.unknown_instructions
 
     def of(self, *keywords: str) -> Iterator[Instruction]:
         for ins in self.instructions:
@@ -161,6 +163,7 @@ def parse_dockerfile(path: str, text: str) -> DockerfileView:
     parser = DockerfileParser(fileobj=io.BytesIO("\n".join(masked).encode("utf-8")))
     structure = parser.structure
     instructions: list[Instruction] = []
+    unknown = 0
     stage = -1
     for item in sorted(structure, key=lambda s: s["startline"]):
         keyword = item["instruction"].upper()
@@ -169,6 +172,7 @@ def parse_dockerfile(path: str, text: str) -> DockerfileView:
         start, end = item["startline"] + 1, item["endline"] + 1
         if keyword not in KNOWN_INSTRUCTIONS:
             errors.append((start, f"unknown instruction {item['instruction']!r}: Docker stops the build here"))
+            unknown += 1
             continue
         if keyword == "FROM":
             stage += 1
@@ -193,7 +197,7 @@ def parse_dockerfile(path: str, text: str) -> DockerfileView:
     if instructions and not stages:
         errors.append((instructions[0].start, "no FROM instruction: this is not a buildable Dockerfile"))
     errors.sort()
-    return DockerfileView(path, lines, instructions, stages, global_args, errors)
+    return DockerfileView(path, lines, instructions, stages, global_args, errors, unknown)
 
 
 def _cut_heredocs(lines: list[str]) -> tuple[list[str], dict[int, list[Heredoc]], list[tuple[int, str]]]:

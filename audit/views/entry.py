@@ -14,10 +14,11 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import yaml
 
-from audit.config import Config
+from audit.config import Config, ConfigError
 from audit.model import Entry, Target
 from audit.tree import EntryTree
 from audit.views.context import BuildContext
@@ -32,12 +33,15 @@ from audit.views.requirements import (
     RequirementLine,
     grade_conda,
     grade_pip,
+    parse_conda_file,
     parse_requirement_file,
 )
 from audit.views.shell import SimpleCommand
 
 REQUIREMENT_NAME = re.compile(r"(^|/)([^/]*requirements[^/]*\.(txt|in)|constraints[^/]*\.txt|requirements/[^/]+\.txt)$")
 ENVIRONMENT_NAME = re.compile(r"(^|/)(environment|conda)[^/]*\.ya?ml$")
+CONDA_LIST_NAME = re.compile(r"(^|/)conda[^/]*\.txt$")  # a `conda install --file` list
+TOML_ERROR_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 
 @dataclass
@@ -80,10 +84,33 @@ class MissingFile:
 
 
 class EntryView:
-    def __init__(self, entry: Entry, tree: EntryTree, config: Config) -> None:
+    def __init__(self, entry: Entry, tree: EntryTree, config: Config, config_error: ConfigError | None = None) -> None:
         self.entry = entry
         self.tree = tree
         self.config = config
+        self.config_error = config_error  # the entry's own [tool.repro-audit] was unusable: defaults were used
+        self._read_everything_done = False
+
+    def read_everything(self) -> None:
+        """Read every file some rule reads, so that read problems do not depend on which rules run.
+
+        Everything goes through the views and the tree's caches, so after the other rules ran this costs
+        nothing, and files read here are not read again by a rule that runs later.
+        """
+        if self._read_everything_done:
+            return
+        self._read_everything_done = True
+        for view in self.targets:  # the Dockerfiles, parsed once through the tree's memo
+            if view.context.dockerignore_file is not None:
+                self.tree.read_text(view.context.dockerignore_file)
+        _ = self.dependency_files  # requirement files (and their -r / -c), environment.yml, pyproject.toml
+        for path in self.tree.files:
+            if (
+                path == ".gitmodules"
+                or posixpath.basename(path) == ".gitignore"
+                or (path.endswith(".py") and not self.config.path_ignored(path))
+            ):
+                self.tree.read_text(path)  # read only: the Python rules parse what they need themselves
 
     # ---- Dockerfiles --------------------------------------------------------------------------------
 
@@ -179,7 +206,9 @@ class EntryView:
             if path in found or self.config.path_ignored(path):
                 continue
             kind = None
-            if REQUIREMENT_NAME.search(path):
+            if CONDA_LIST_NAME.search(path):
+                kind = "conda"
+            elif REQUIREMENT_NAME.search(path):
                 kind = "constraints" if "constraints" in posixpath.basename(path) else "requirements"
             elif ENVIRONMENT_NAME.search(path):
                 kind = "conda"
@@ -203,8 +232,10 @@ class EntryView:
         text = self.tree.read_text(path)
         if text is None:
             return None
-        if kind == "conda" and path.endswith((".yml", ".yaml")):
-            return parse_environment_yaml(path, text.text)
+        if kind == "conda":
+            if path.endswith((".yml", ".yaml")):
+                return parse_environment_yaml(path, text.text)
+            return parse_conda_file(path, text.text)
         if kind == "pyproject":
             return parse_pyproject_dependencies(path, text.text)
         return parse_requirement_file(path, text.text)
@@ -315,33 +346,57 @@ def _add_pip_word(result: RequirementFile, line: int, word: str) -> None:
 
 
 def parse_pyproject_dependencies(path: str, text: str) -> RequirementFile:
-    """PEP 621 `dependencies` / `optional-dependencies` and Poetry dependencies, lines found by search."""
+    """PEP 621 `dependencies` / `optional-dependencies` and Poetry dependencies, each on its own line."""
     result = RequirementFile(path, [], [], [])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        result.invalid.append(_invalid(getattr(exc, "lineno", 1) or 1, f"not valid TOML: {exc}"))
+        result.invalid.append(_invalid(toml_error_line(exc, text), f"not valid TOML: {exc}"))
         return result
-    lines = text.splitlines()
-    project = data.get("project") if isinstance(data.get("project"), dict) else {}
-    specs: list[str] = [d for d in project.get("dependencies", []) if isinstance(d, str)]
-    optional = project.get("optional-dependencies", {})
-    if isinstance(optional, dict):
-        for group in optional.values():
-            if isinstance(group, list):
-                specs.extend(d for d in group if isinstance(d, str))
-    for spec in specs:
-        _add(result, _line_of(lines, spec), grade_pip(spec))
-    poetry = data.get("tool", {}).get("poetry", {}) if isinstance(data.get("tool"), dict) else {}
-    for table in (poetry.get("dependencies"), poetry.get("dev-dependencies")):
-        if not isinstance(table, dict):
+    scan = TomlScan(text)
+    project = _subtable(data, "project")
+    arrays: list[tuple[tuple[str, ...], object]] = [(("project", "dependencies"), project.get("dependencies"))]
+    optional = _subtable(project, "optional-dependencies")
+    arrays += [(("project", "optional-dependencies", group), specs) for group, specs in optional.items()]
+    for key, specs in arrays:
+        if not isinstance(specs, list):
             continue
+        lines = scan.string_lines(key)
+        for spec in specs:
+            if isinstance(spec, str):
+                occurrences = lines.get(spec)  # a spec written twice in one array gets both of its lines
+                _add(result, occurrences.pop(0) if occurrences else scan.key_line(key), grade_pip(spec))
+    poetry = _subtable(_subtable(data, "tool"), "poetry")
+    tables: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        (("tool", "poetry", "dependencies"), _subtable(poetry, "dependencies")),
+        (("tool", "poetry", "dev-dependencies"), _subtable(poetry, "dev-dependencies")),
+    ]
+    for group in _subtable(poetry, "group"):
+        table = _subtable(_subtable(_subtable(poetry, "group"), group), "dependencies")
+        tables.append((("tool", "poetry", "group", group, "dependencies"), table))
+    for key, table in tables:
         for name, constraint in table.items():
-            if name == "python":
-                continue
-            line = _line_of(lines, f"{name} =") or _line_of(lines, name)
-            _add(result, line, grade_poetry(name, constraint))
+            if name != "python":
+                _add(result, scan.key_line((*key, name)), grade_poetry(name, constraint))
     return result
+
+
+def _subtable(table: dict[str, Any], key: str) -> dict[str, Any]:
+    value = table.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def toml_error_line(exc: tomllib.TOMLDecodeError, text: str) -> int:
+    """The line of a TOML error: `lineno` from Python 3.14, else the "(at line L, column C)" of the message."""
+    line = getattr(exc, "lineno", None)
+    if isinstance(line, int) and line > 0:
+        return line
+    match = TOML_ERROR_LINE.search(str(exc))
+    if match:
+        return int(match.group(1))
+    if "end of document" in str(exc):
+        return max(1, len(text.splitlines()))
+    return 1
 
 
 def grade_poetry(name: str, constraint: object) -> Graded:
@@ -363,16 +418,134 @@ def grade_poetry(name: str, constraint: object) -> Graded:
     return grade_pip(f"{name}{text}")
 
 
-def _line_of(lines: list[str], needle: str) -> int:
-    for number, line in enumerate(lines, start=1):
-        if needle in line:
-            return number
-    return 1
-
-
 def _add(result: RequirementFile, line: int, graded: Graded) -> None:
     result.requirements.append(RequirementLine(line, graded, 0))
 
 
 def _invalid(line: int, message: str) -> InvalidLine:
     return InvalidLine(line, message)
+
+
+# ---- where things are in a TOML file ------------------------------------------------------------------
+
+TOML_TOKEN = re.compile(
+    r"""
+    (?P<newline>\r?\n)
+    | (?P<space>[ \t]+)
+    | (?P<comment>\#[^\n]*)
+    | (?P<string>\"\"\"(?:[^"\\]|\\[\s\S]|"(?!""))*\"\"\""{0,2}
+                 | '\'\'[\s\S]*?\'\'\''{0,2}
+                 | "(?:[^"\\\n]|\\.)*"
+                 | '[^'\n]*')
+    | (?P<punct>[\[\]{}=,])
+    | (?P<bare>[^\s\[\]{}=,\#"']+)
+    """,
+    re.VERBOSE,
+)
+
+
+class TomlScan:
+    """The line of every key and of every string value of a TOML document that tomllib already accepted.
+
+    tomllib gives values without positions, so this walks the tokens once: table headers, dotted and
+    quoted keys, arrays and inline tables, with a key path for each string (array items share their
+    array's path). Written by hand: no TOML library on PyPI reports line numbers.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[str, ...], int] = {}
+        self.strings: list[tuple[tuple[str, ...], str, int]] = []
+        self._tokens: list[tuple[str, str, int]] = []
+        line = 1
+        for match in TOML_TOKEN.finditer(text):
+            kind = match.lastgroup or "bare"
+            if kind not in ("space", "comment"):
+                self._tokens.append((kind, match.group(), line))
+            line += match.group().count("\n")
+        self._index = 0
+        self._walk()
+
+    def key_line(self, key: tuple[str, ...]) -> int:
+        """Where the key (or the table header of that name) is written, 1 when it is not."""
+        return self.keys.get(key, 1)
+
+    def string_lines(self, key: tuple[str, ...]) -> dict[str, list[int]]:
+        """The lines of the strings under `key`, by value, in document order."""
+        found: dict[str, list[int]] = {}
+        for path, value, line in self.strings:
+            if path == key:
+                found.setdefault(value, []).append(line)
+        return found
+
+    def _peek(self) -> tuple[str, str, int]:
+        return self._tokens[self._index] if self._index < len(self._tokens) else ("end", "", 0)
+
+    def _walk(self) -> None:
+        table: tuple[str, ...] = ()
+        while self._index < len(self._tokens):
+            kind, raw, line = self._peek()
+            if kind == "newline":
+                self._index += 1
+            elif raw == "[":  # [table] or [[array.of.tables]]
+                while self._peek()[1] == "[":
+                    self._index += 1
+                table = self._key("]") or ()
+                self.keys.setdefault(table, line)
+                self._skip_line()
+            else:
+                name = self._key("=")
+                if name is not None:
+                    self.keys.setdefault(table + name, line)
+                    self._value(table + name)
+                self._skip_line()
+
+    def _key(self, end: str) -> tuple[str, ...] | None:
+        """A dotted key and the `end` after it ("=" or "]"), consumed; None when no `end` follows."""
+        parts: list[str] = []
+        while self._peek()[0] in ("string", "bare"):
+            kind, raw, _line = self._peek()
+            parts.extend([_toml_string(raw)] if kind == "string" else [p for p in raw.split(".") if p])
+            self._index += 1
+        if self._peek()[1] != end:
+            return None
+        self._index += 1
+        return tuple(parts)
+
+    def _value(self, key: tuple[str, ...]) -> None:
+        kind, raw, line = self._peek()
+        self._index += 1
+        if kind == "string":
+            self.strings.append((key, _toml_string(raw), line))
+        elif raw == "[":
+            while self._peek()[0] != "end" and self._peek()[1] != "]":
+                if self._peek()[0] == "newline" or self._peek()[1] == ",":
+                    self._index += 1
+                else:
+                    self._value(key)
+            self._index += 1
+        elif raw == "{":
+            while self._peek()[0] != "end" and self._peek()[1] != "}":
+                if self._peek()[1] == ",":
+                    self._index += 1
+                    continue
+                item_line = self._peek()[2]
+                name = self._key("=")
+                if name is None:  # not a key (the time of a date-time written with a space): step over it
+                    self._index += 1
+                    continue
+                self.keys.setdefault(key + name, item_line)
+                self._value(key + name)
+            self._index += 1
+
+    def _skip_line(self) -> None:
+        while self._peek()[0] not in ("end", "newline"):
+            self._index += 1
+
+
+def _toml_string(raw: str) -> str:
+    if raw[0] == "'" and not raw.startswith("'''"):
+        return raw[1:-1]
+    if raw[0] == '"' and not raw.startswith('"""') and "\\" not in raw:
+        return raw[1:-1]
+    value = tomllib.loads(f"v = {raw}")["v"]  # escapes and multi-line strings: let tomllib decode them
+    return value if isinstance(value, str) else raw

@@ -3,7 +3,8 @@
 Specifiers are read with `packaging` (PEP 440 / PEP 508); pip's requirement-file syntax (options,
 continuation lines, `--hash`, `-r`/`-c`, `-e`) with pip-requirements-parser, fed with text we already
 decoded through `EntryTree` so nothing outside the entry is opened. Conda match specs are graded by
-their own rules (`numpy=1.26` is a prefix match, `numpy==1.26.4` or `numpy=1.26.4=build` is exact).
+their own rules (`numpy=1.26` is a prefix match, `numpy==1.26.4` or `numpy=1.26.4=build` is exact), and
+`conda install --file` lists line by line.
 """
 
 from __future__ import annotations
@@ -114,28 +115,113 @@ def _looks_like_local_archive(spec: str) -> bool:
     return "://" not in spec and " " not in spec and spec.endswith(ARCHIVE_SUFFIXES) and "@" not in spec
 
 
-CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?(?P<name>[A-Za-z0-9_.\-]+)\s*(?P<rest>.*)$")
+CONDA_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)(?P<rest>(?:[\s=<>!~\[].*)?)$")
+CONDA_VERSION = re.compile(r"^[A-Za-z0-9_.*+!]+$")
+CONDA_OPERATORS = ("==", "!=", ">=", "<=", "~=", ">", "<", "=")
+CONDA_BUILD_SEPARATOR = re.compile(r"(?<=[^=<>!~,|])=(?=[^=<>!~,|])")  # "1.2.3=py311_0", not ">=1.2"
+CONDA_KEY_VALUE = re.compile(r"(\w+)\s*=\s*(?:'([^']*)'|\"([^\"]*)\"|([^,\]]*))")
+CONDA_PACKAGE_FILE = re.compile(r"[^/]+-[^-/]+-[^-/]+\.(conda|tar\.bz2)$")
+CONDA_FILE_HASH = re.compile(r"#(?:[0-9a-fA-F]{32}|(?:sha256:)?[0-9a-fA-F]{64})$")
 
 
 def grade_conda(text: str) -> Graded:
-    """Grade a conda match spec: `pkg`, `pkg=1.2`, `pkg==1.2.3`, `pkg=1.2.3=h12_0`, `pkg>=1.2`."""
-    spec = text.strip().strip("\"'")
-    match = CONDA_SPEC.match(spec)
+    """Grade a conda match spec as conda's `MatchSpec` reads it.
+
+    `pkg`: no version. `pkg=1.26`: a fuzzy prefix (1.26.*). `pkg==1.26.4`, `pkg 1.26.4`, `pkg=1.26.4=build`,
+    `pkg==1.26.4=build`, `pkg 1.26.4 build`: exact. `pkg 1.26.*`, `pkg==1.26.*`: wildcards. `pkg>=1.2`: open.
+    `pkg>=1.2,<2`: bounded. `channel::pkg` and `pkg[version='>=1.2']` grade as their version. A package
+    URL names one build: exact (hashed with `#<md5>`). Written by hand: conda's own parser is not on PyPI.
+    """
+    spec = text.strip().strip("\"'").strip()
+    if "://" in spec or spec.endswith((".conda", ".tar.bz2")) or CONDA_FILE_HASH.search(spec):
+        return _grade_conda_package_file(spec)
+    match = CONDA_NAME.match(spec.rsplit("::", 1)[-1])  # channel::pkg, channel/subdir::pkg
     if not match:
         return Graded(spec, None, Pin.INVALID)
-    name, rest = match.group("name"), match.group("rest").replace(" ", "")
-    if not rest:
-        return Graded(spec, name, Pin.BARE)
-    if rest.startswith("=="):
-        return Graded(spec, name, Pin.WILDCARD if "*" in rest else Pin.EXACT)
-    if rest.startswith("=") and not rest.startswith("=="):
-        parts = rest[1:].split("=")
-        if len(parts) >= 2 and parts[1] and "*" not in rest:
-            return Graded(spec, name, Pin.EXACT)  # version and build string
-        return Graded(spec, name, Pin.WILDCARD)  # "=1.2" means 1.2.*
-    if any(op in rest for op in ("<", "~=")):
-        return Graded(spec, name, Pin.BOUNDED)
-    return Graded(spec, name, Pin.LOWER_BOUND)
+    name, rest = match.group("name"), match.group("rest").strip()
+    bracket_version = None
+    if "[" in rest:
+        rest, _, brackets = rest.partition("[")
+        if not brackets.rstrip().endswith("]"):
+            return Graded(spec, name, Pin.INVALID)
+        for key, single, double, bare in CONDA_KEY_VALUE.findall(brackets):
+            if key == "version":
+                bracket_version = (single or double or bare).strip()
+    pin = _conda_version_and_build(rest.strip())
+    if bracket_version is not None and pin is not Pin.INVALID:
+        pin = _conda_version_and_build(bracket_version)  # the bracket overrides the positional version
+    return Graded(spec, name, pin)
+
+
+def _conda_version_and_build(rest: str) -> Pin:
+    words = re.sub(r"(?<=[<>=!~,|])\s+|\s+(?=[,|])", "", rest).split()  # ">= 1.0 , < 2" -> ">=1.0,<2"
+    if len(words) > 2:
+        return Pin.INVALID
+    version = words[0] if words else ""
+    build = words[1] if len(words) > 1 else None
+    if build is None and (separator := CONDA_BUILD_SEPARATOR.search(version)):
+        version, build = version[: separator.start()], version[separator.end() :]
+    if version.startswith("=") and not version.startswith("==") and not any(c in version for c in ",|"):
+        # "=1.26" is the prefix 1.26.*; with a build string ("=1.26.4=py311_0") it is the version itself
+        body = version[1:]
+        if build is None:
+            prefix = _conda_version(body)
+            return Pin.WILDCARD if prefix is Pin.EXACT else prefix
+        version = body
+    return _conda_version(version)
+
+
+def _conda_version(version: str) -> Pin:
+    """A conda version spec: `|` alternatives of `,`-joined constraints."""
+    version = version.replace("(", "").replace(")", "")
+    if version in ("", "*"):
+        return Pin.BARE
+    pins = [_conda_constraints(alternative) for alternative in version.split("|")]
+    if Pin.INVALID in pins:
+        return Pin.INVALID
+    if len(pins) == 1:
+        return pins[0]
+    return Pin.LOWER_BOUND if any(p.floating for p in pins) else Pin.BOUNDED  # one of a few versions
+
+
+def _conda_constraints(group: str) -> Pin:
+    exact = wildcard = upper = lower = False
+    for constraint in group.split(","):
+        operator = next((op for op in CONDA_OPERATORS if constraint.startswith(op)), "")
+        value = constraint[len(operator) :]
+        if not CONDA_VERSION.match(value):
+            return Pin.INVALID
+        star = "*" in value
+        if operator in ("", "==") and value != "*":
+            wildcard |= star
+            exact |= not star
+        elif operator == "=":
+            wildcard |= value != "*"
+        elif operator in ("<", "<="):
+            upper = True
+        elif operator == "~=":
+            upper = lower = True
+        elif operator in (">", ">=", "!="):
+            lower = True
+    if exact:
+        return Pin.EXACT
+    if wildcard:
+        return Pin.WILDCARD
+    if upper:
+        return Pin.BOUNDED
+    return Pin.LOWER_BOUND if lower else Pin.BARE
+
+
+def _grade_conda_package_file(spec: str) -> Graded:
+    """An explicit package (`conda list --explicit`): a URL or path naming one build of one version."""
+    location = CONDA_FILE_HASH.sub("", spec)
+    file_name = location.rstrip("/").rsplit("/", 1)[-1]
+    if not CONDA_PACKAGE_FILE.search(file_name):
+        return Graded(spec, None, Pin.INVALID)
+    name = file_name.rsplit("-", 2)[0]
+    if "://" not in location or location.startswith("file:"):
+        return Graded(spec, name, Pin.LOCAL, path=location.removeprefix("file://"))
+    return Graded(spec, name, Pin.URL_HASHED if CONDA_FILE_HASH.search(spec) else Pin.EXACT)
 
 
 def index_problem(url: str) -> str | None:
@@ -260,4 +346,29 @@ def parse_requirement_file(path: str, text: str) -> RequirementFile:
                     result.invalid.append(InvalidLine(number, f"pip cannot read {graded.text!r}"))
                 else:
                     result.requirements.append(RequirementLine(number, graded, hashes))
+    return result
+
+
+def parse_conda_file(path: str, text: str) -> RequirementFile:
+    """A `conda install --file` list: one match spec per line, `#` comments, and after `@EXPLICIT`
+    package URLs (`conda list --explicit`). Lines are graded by `grade_conda`, like environment.yml.
+
+    conda's own reader rewrites `pkg=1.26` in such a file to `pkg 1.26` (exactly 1.26.0, conda/conda#8635),
+    which is not what anyone writing it means; the documented match-spec meaning (a prefix) is graded.
+    """
+    result = RequirementFile(path, [], [], [])
+    explicit = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "@EXPLICIT":
+            explicit = True
+            continue
+        spec = line if explicit else line.split("#", 1)[0].strip()  # explicit URLs carry "#<md5>"
+        graded = grade_conda(spec)
+        if graded.pin is Pin.INVALID:
+            result.invalid.append(InvalidLine(number, f"conda cannot read {spec!r}"))
+        else:
+            result.requirements.append(RequirementLine(number, graded, 0))
     return result

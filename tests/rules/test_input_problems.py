@@ -5,10 +5,9 @@ instructions before FROM, no FROM), RA002 empty Dockerfile, RA003 text file over
 RA004 bytes that are not UTF-8, RA005 unreadable file or folder, RA006 symbolic link leaving the entry,
 RA007 Python that does not parse, RA008 environment.yml / pyproject.toml that does not parse.
 
-RA003-RA005 report what the entry tree met while reading, and files are read lazily: a requirement
-file is only read when a rule that reads it runs, so those cases run with RA301 (which reads every
-requirement file) selected too. A Dockerfile is always read (to infer its role), so a Dockerfile
-problem is reported with the input rule alone.
+RA003-RA005 report what the entry tree met while reading. Files are read lazily, so these rules
+first have every file the audit reads read (Dockerfiles, the dependency files, Python sources, ignore
+files): the findings are the same alone and with other rules, and files nothing reads stay silent.
 """
 
 from __future__ import annotations
@@ -122,11 +121,6 @@ def test_ra002_does_not_catch(tmp_path: Path, text: str) -> None:
     assert caught(tmp_path, {"Dockerfile": text}, "RA002") == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/dockerfile.py:170-172 drops unknown instructions before `is_empty` is decided, so a file "
-    "whose only instruction is misspelled is also reported as having no instructions",
-    strict=True,
-)
 def test_ra002_misspelled_instruction_is_not_an_empty_file(tmp_path: Path) -> None:
     assert caught(tmp_path, {"Dockerfile": "FORM python:3.11\nRUNN echo hi\n"}, "RA002") == []
 
@@ -182,14 +176,24 @@ def test_ra003_large_file_nothing_reads_is_not_reported(tmp_path: Path) -> None:
     assert _with_reader(root, {}, "RA003") == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/input_problems.py:55-58 only reports problems met by files other selected rules happened "
-    "to read: with `--select RA003` (or `input`) nothing reads requirements.txt and the oversize file is silent",
-    strict=True,
-)
 def test_ra003_reports_oversize_requirement_file_when_selected_alone(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"requirements.txt": BIG_REQUIREMENTS}, "RA003")
     assert _rows(findings) == [("RA003", "requirements.txt", None, Severity.LOW)]
+
+
+def test_ra003_alone_reads_what_the_builds_reach_and_the_python_sources(tmp_path: Path) -> None:
+    files = {
+        "Dockerfile": FROM + "COPY deps/ /deps/\nRUN pip install -r /deps/main.in\n",
+        "deps/main.in": "-r nested.in\n",
+        "deps/nested.in": BIG_REQUIREMENTS,
+        "src/train.py": "x = 1\n" + "#" * (3 * MIB) + "\n",
+        "legacy/old.py": "#" * (3 * MIB) + "\n",
+        "pyproject.toml": '[tool.repro-audit]\nignore-paths = ["legacy/**"]\n',
+    }
+    assert _rows(caught(tmp_path, files, "RA003")) == [
+        ("RA003", "deps/nested.in", None, Severity.LOW),
+        ("RA003", "src/train.py", None, Severity.LOW),
+    ]
 
 
 # ---- RA004 undecodable-file -------------------------------------------------------------------------
@@ -226,14 +230,34 @@ def test_ra004_binary_file_nothing_reads_is_not_reported(tmp_path: Path) -> None
     assert _with_reader(tmp_path, files, "RA004") == []
 
 
-@pytest.mark.xfail(
-    reason="audit/rules/input_problems.py:55-58 only reports problems met by files other selected rules happened "
-    "to read: with `--select RA004` nothing reads requirements.txt and its bad bytes are not reported",
-    strict=True,
-)
 def test_ra004_reports_undecodable_requirement_file_when_selected_alone(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"requirements.txt": b"numpy==1.26.4\n\xe9\n"}, "RA004")
     assert _rows(findings) == [("RA004", "requirements.txt", None, Severity.LOW)]
+
+
+def test_ra004_alone_reads_python_sources_and_ignore_files(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {
+        "Dockerfile": FROM + "COPY . /app\n",
+        ".dockerignore": b"# caf\xe9\n*.bin\n",
+        "sub/.gitignore": b"caf\xe9/\n",
+        "app.py": b"print('caf\xe9')\n",
+        "notes.txt": b"caf\xe9\n",  # no rule reads it
+    }
+    assert [f.location.path for f in caught(tmp_path, files, "RA004")] == [".dockerignore", "app.py", "sub/.gitignore"]
+
+
+def test_ra004_is_the_same_whichever_rules_run_with_it(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {"requirements.txt": b"numpy==1.26.4\n\xe9\n", "x.py": b"s = '\xe9'\n"}
+    alone = _rows(caught(tmp_path / "alone", files, "RA004"))
+    together = _rows([f for f in audit(tmp_path / "together", files) if f.rule == "RA004"])
+    assert (
+        alone
+        == together
+        == [
+            ("RA004", "requirements.txt", None, Severity.LOW),
+            ("RA004", "x.py", None, Severity.LOW),
+        ]
+    )
 
 
 # ---- RA005 unreadable-file --------------------------------------------------------------------------
@@ -255,11 +279,6 @@ def test_ra005_catches_unreadable_requirement_file(tmp_path: Path) -> None:
 
 
 @needs_non_root
-@pytest.mark.xfail(
-    reason="audit/tree.py:79 records an unlistable folder under its walk prefix with a trailing slash "
-    "('private/'), which Location rejects as not normalised, so RA005 crashes instead of reporting it",
-    strict=True,
-)
 def test_ra005_catches_unreadable_folder_alone(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "entry", {"Dockerfile": FROM, "private/notes.txt": "x"})
     folder = root / "private"
@@ -270,6 +289,24 @@ def test_ra005_catches_unreadable_folder_alone(tmp_path: Path) -> None:
         folder.chmod(0o755)
     assert _rows(findings) == [("RA005", "private", None, Severity.LOW)]
     assert "cannot list this folder" in findings[0].message
+
+
+def test_ra005_unlistable_folder_is_reported_by_its_normalised_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same as the chmod case above, for runs as root: listing the folder fails
+    root = write_tree(tmp_path / "entry", {"Dockerfile": FROM, "private/deeper/notes.txt": "x"})
+    scandir = os.scandir
+
+    def refuse_private(path: str | os.PathLike[str]) -> object:
+        if Path(path).name in ("private", "deeper"):
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_private)
+    findings = caught(root, {}, "RA005")
+    assert _rows(findings) == [("RA005", "private", None, Severity.LOW)]
+    assert "cannot list this folder (Permission denied)" in findings[0].message
 
 
 def test_ra005_does_not_catch_readable_files(tmp_path: Path) -> None:
@@ -365,7 +402,7 @@ def test_ra007_does_not_catch(tmp_path: Path, path: str, source: str) -> None:
             id="conda-yaml",
         ),
         pytest.param("pyproject.toml", "[project\nname = 'x'\n", 1, "not valid TOML", id="pyproject"),
-        pytest.param("sub/pyproject.toml", "[project]\nname = \n", 1, "not valid TOML", id="nested-pyproject"),
+        pytest.param("sub/pyproject.toml", "[project]\nname = \n", 2, "not valid TOML", id="nested-pyproject"),
     ],
 )
 def test_ra008_catches(tmp_path: Path, path: str, text: str, line: int, word: str) -> None:
@@ -388,12 +425,42 @@ def test_ra008_does_not_catch(tmp_path: Path, files: dict[str, str]) -> None:
     assert caught(tmp_path, files, "RA008") == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/entry.py:323 reads `exc.lineno`, which tomllib.TOMLDecodeError only has from Python 3.14, "
-    "so on 3.11-3.13 every TOML error is reported on line 1",
-    strict=True,
-)
 def test_ra008_toml_error_is_on_its_line(tmp_path: Path) -> None:
     text = "[project]\nname = 'x'\ndependencies = [\n  'numpy==1.26.4',\n  'a' 'b'\n]\n"
     findings = caught(tmp_path, {"pyproject.toml": text}, "RA008")
     assert [f.location.line for f in findings] == [5]
+
+
+def test_ra008_toml_error_at_the_end_of_the_file_is_on_the_last_line(tmp_path: Path) -> None:
+    text = "[project]\nname = 'x'\ndependencies = [\n  'numpy==1.26.4',\n"
+    findings = caught(tmp_path, {"pyproject.toml": text}, "RA008")
+    assert [f.location.line for f in findings] == [4]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "word"),
+    [
+        pytest.param(
+            '[project]\nname = "x"\n\n[tool.repro-audit]\nselct = ["RA1"]\n', 5, "unknown key 'selct'", id="key"
+        ),
+        pytest.param("[tool.repro-audit]\nmax-file-bytes = 10\n", 2, "max-file-bytes", id="value"),
+        pytest.param('[tool.repro-audit]\nseverity = { RA201 = "urgent" }\n', 2, "'urgent'", id="nested-value"),
+        pytest.param("tool.repro-audit = 3\n", 1, "must be a table", id="not-a-table"),
+    ],
+)
+def test_ra008_catches_an_invalid_own_config(tmp_path: Path, text: str, line: int, word: str) -> None:
+    findings = caught(tmp_path, {"Dockerfile": FROM, "pyproject.toml": text}, "RA008")
+    assert _rows(findings) == [("RA008", "pyproject.toml", line, Severity.LOW)]
+    assert word in findings[0].message and "audited with default settings" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param({"pyproject.toml": '[tool.repro-audit]\nselect = ["RA0"]\nfail-on = "low"\n'}, id="valid"),
+        pytest.param({"sub/pyproject.toml": "[tool.repro-audit]\nselct = 1\n"}, id="only-the-root-one-is-read"),
+        pytest.param({"pyproject.toml": '[tool.ruff]\nselct = ["E"]\n'}, id="another-tools-table"),
+    ],
+)
+def test_ra008_does_not_catch_a_usable_config(tmp_path: Path, files: dict[str, str]) -> None:
+    assert caught(tmp_path, {"Dockerfile": FROM, **files}, "RA008") == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audit.model import Finding, Severity
-from tests.helpers import caught
+from tests.helpers import audit, caught
 
 RULE = "RA301"
 HIGH, MEDIUM = Severity.HIGH, Severity.MEDIUM
@@ -209,11 +209,6 @@ def test_does_not_catch(tmp_path: Path, files: dict[str, str]) -> None:
     assert caught(tmp_path, files, RULE) == []
 
 
-@pytest.mark.xfail(
-    reason="audit/views/entry.py:207 parses a `conda install --file` list with pip's parser: `numpy=1.26` "
-    "is invalid for pip, RA307 skips conda files, and the line is silently never graded",
-    strict=True,
-)
 def test_catches_conda_file_fuzzy_version(tmp_path: Path) -> None:
     files = {
         "Dockerfile": "FROM continuumio/miniconda3:23.5.2-0\nCOPY conda.txt .\nRUN conda install -y --file conda.txt\n",
@@ -225,31 +220,16 @@ def test_catches_conda_file_fuzzy_version(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    reason="audit/views/requirements.py:145 grades every conda spec it does not recognise as an open-ended "
-    "range: `numpy 1.26.*` (a wildcard, medium) is reported high",
-    strict=True,
-)
 def test_conda_space_wildcard_is_medium(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"environment.yml": "dependencies:\n  - numpy 1.26.*\n"}, RULE)
     assert _rows(findings) == [("environment.yml", 2, MEDIUM, None)]
 
 
-@pytest.mark.xfail(
-    reason="audit/views/entry.py:331 and :363 find a pyproject dependency's line by substring over the "
-    'whole file, so `torch` is placed on `name = "torch-tools"` (line 2)',
-    strict=True,
-)
 def test_pyproject_line_is_the_dependency_line(tmp_path: Path) -> None:
     text = '[project]\nname = "torch-tools"\nversion = "0.1"\ndependencies = ["torch"]\n'
     assert _rows(caught(tmp_path, {"pyproject.toml": text}, RULE)) == [("pyproject.toml", 4, HIGH, None)]
 
 
-@pytest.mark.xfail(
-    reason="audit/views/entry.py:331 gives a spec repeated in optional-dependencies the line of its first "
-    "occurrence; audit/engine.py dedupe then drops the second finding entirely",
-    strict=True,
-)
 def test_pyproject_repeated_dependency_reported_twice(tmp_path: Path) -> None:
     text = (
         '[project]\nname = "demo"\nversion = "0.1"\ndependencies = ["numpy"]\n'
@@ -258,4 +238,116 @@ def test_pyproject_repeated_dependency_reported_twice(tmp_path: Path) -> None:
     assert _rows(caught(tmp_path, {"pyproject.toml": text}, RULE)) == [
         ("pyproject.toml", 4, HIGH, None),
         ("pyproject.toml", 6, HIGH, None),
+    ]
+
+
+CONDA_DOCKERFILE = "FROM continuumio/miniconda3:23.5.2-0\nCOPY conda.txt .\nRUN conda install -y --file conda.txt\n"
+
+
+@pytest.mark.parametrize(
+    ("line_text", "severity"),
+    [
+        pytest.param("numpy", HIGH, id="bare"),
+        pytest.param("numpy>=1.26", HIGH, id="lower-bound"),
+        pytest.param("numpy !=1.25", HIGH, id="exclusion-only"),
+        pytest.param("conda-forge::numpy=1.26", MEDIUM, id="channel-and-fuzzy"),
+        pytest.param("numpy=1.26.4", MEDIUM, id="fuzzy-three-parts"),
+        pytest.param("numpy 1.26.*", MEDIUM, id="space-wildcard"),
+        pytest.param("numpy==1.26.*", MEDIUM, id="double-equals-wildcard"),
+        pytest.param("numpy >=1.26,<2", MEDIUM, id="bounded"),
+        pytest.param("numpy 1.26|1.27", MEDIUM, id="alternatives"),
+        pytest.param("numpy=*=*cuda*", HIGH, id="any-version-one-build"),
+        pytest.param("numpy[version='>=1.26']", HIGH, id="bracket-version"),
+        pytest.param("numpy>=1.26  # we test with 1.26", HIGH, id="trailing-comment"),
+    ],
+)
+def test_catches_each_grade_in_a_conda_file_list(tmp_path: Path, line_text: str, severity: Severity) -> None:
+    files = {"Dockerfile": CONDA_DOCKERFILE, "conda.txt": f"# conda specs\n{line_text}\n"}
+    assert _rows(caught(tmp_path, files, RULE)) == [("conda.txt", 2, severity, "Dockerfile")]
+
+
+@pytest.mark.parametrize(
+    "line_text",
+    [
+        pytest.param("numpy==1.26.4", id="double-equals"),
+        pytest.param("numpy==1.26.4=py311_0", id="double-equals-and-build"),
+        pytest.param("numpy=1.26.4=py311h64a7726_0", id="version-and-build"),
+        pytest.param("conda-forge::numpy=1.26.4=py311h64a7726_0", id="channel-version-and-build"),
+        pytest.param("numpy 1.26.4", id="space-exact"),
+        pytest.param("numpy 1.26.4 py311_0", id="space-exact-and-build"),
+        pytest.param("numpy[version='1.26.4']", id="bracket-exact"),
+        pytest.param(
+            "@EXPLICIT\nhttps://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda",
+            id="explicit",
+        ),
+        pytest.param(
+            "@EXPLICIT\nhttps://repo.anaconda.com/pkgs/main/linux-64/numpy-1.26.4-py311_0.tar.bz2#" + "0" * 32,
+            id="explicit-md5",
+        ),
+        pytest.param("numpy@1.26", id="unreadable-is-not-graded"),
+    ],
+)
+def test_does_not_catch_exact_conda_file_lines(tmp_path: Path, line_text: str) -> None:
+    files = {"Dockerfile": CONDA_DOCKERFILE, "conda.txt": f"{line_text}\n"}
+    assert caught(tmp_path, files, RULE) == []
+
+
+def test_conda_file_found_in_the_tree_is_read_as_conda(tmp_path: Path) -> None:
+    # pip's parser would call `numpy=1.26` unreadable (RA307) and leave it ungraded
+    findings = audit(tmp_path, {"conda-requirements.txt": "numpy=1.26\nscipy==1.11.3\n"}, [RULE, "RA307"])
+    assert [(f.rule, *row) for f, row in zip(findings, _rows(findings), strict=True)] == [
+        ("RA301", "conda-requirements.txt", 1, MEDIUM, None)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "severity"),
+    [
+        pytest.param("numpy 1.26.*", MEDIUM, id="space-wildcard"),
+        pytest.param("numpy >=1.26,<2", MEDIUM, id="space-bounded"),
+        pytest.param("numpy >= 1.26", HIGH, id="spaced-operator"),
+        pytest.param("numpy[version='>=1.26']", HIGH, id="bracket-lower-bound"),
+        pytest.param("numpy=1.26.*=py311*", MEDIUM, id="wildcard-with-build"),
+        pytest.param("numpy 1.26.4", None, id="space-exact"),
+        pytest.param("numpy 1.26.4 py311_0", None, id="space-exact-and-build"),
+        pytest.param("numpy==1.26.4=py311_0", None, id="double-equals-and-build"),
+    ],
+)
+def test_environment_yml_match_spec_grammar(tmp_path: Path, spec: str, severity: Severity | None) -> None:
+    findings = caught(tmp_path, {"environment.yml": f"dependencies:\n  - {spec}\n"}, RULE)
+    assert _rows(findings) == ([("environment.yml", 2, severity, None)] if severity else [])
+
+
+def test_pyproject_lines_only_come_from_the_dependency_arrays(tmp_path: Path) -> None:
+    text = (
+        '[tool.other]\nnote = "numpy"\n'
+        '[project]\nname = "numpy-tools"\nversion = "0.1"\n'
+        "dependencies = [\n"
+        '    "torch>=2",  # "numpy" is pinned below\n'
+        '    "numpy",\n'
+        '    "numpy",\n'
+        "]\n"
+        "[project.optional-dependencies]\n"
+        'dev = [\n  "numpy",\n]\n'
+    )
+    assert _rows(caught(tmp_path, {"pyproject.toml": text}, RULE)) == [
+        ("pyproject.toml", 7, HIGH, None),
+        ("pyproject.toml", 8, HIGH, None),
+        ("pyproject.toml", 9, HIGH, None),
+        ("pyproject.toml", 13, HIGH, None),
+    ]
+
+
+def test_poetry_dependency_is_on_its_own_key_line(tmp_path: Path) -> None:
+    text = (
+        '[tool.poetry]\nname = "torch-demo"\n'
+        '[tool.poetry.dependencies]\npython = "^3.10"\npytorch = "*"\ntorch = ">=2.0"\n'
+        '[tool.poetry.group.dev.dependencies]\npytest = "^7.4"\n'
+        "[tool.poetry.dependencies.numpy]\nversion = '>=1.26'\n"
+    )
+    assert _rows(caught(tmp_path, {"pyproject.toml": text}, RULE)) == [
+        ("pyproject.toml", 5, HIGH, None),
+        ("pyproject.toml", 6, HIGH, None),
+        ("pyproject.toml", 8, MEDIUM, None),
+        ("pyproject.toml", 9, HIGH, None),
     ]
