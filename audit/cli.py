@@ -8,22 +8,28 @@ crash log), no entry found is 3, Ctrl-C is 130. The exit codes are a documented 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from audit import __version__
+from audit import baseline as baseline_module
+from audit.baseline import Baseline, BaselineError
 from audit.config import ConfigError
 from audit.discover import DiscoveryError
 from audit.engine import CheckOptions, run_check
 from audit.model import CheckResult, Severity
 from audit.rules import REGISTRY
+from audit.secrets.redact import default_salt
 from reports import json_v1, terminal
+from reports.guard import guard
 
 EXIT_OK = 0
 """Nothing at or above --fail-on."""
@@ -36,6 +42,13 @@ EXIT_NO_ENTRIES = 3
 EXIT_INTERRUPTED = 130
 
 FORMATS = ("terminal", "json")
+
+
+class _GuardedConsole(Console):
+    """A console for messages built from user input (paths, arguments): passed through the secret guard."""
+
+    def print(self, *objects: object, **kwargs: Any) -> None:  # type: ignore[override]
+        super().print(*(guard(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
 class UsageError(Exception):
@@ -108,6 +121,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--show-suppressed", action="store_true", help="list suppressed findings in the terminal report")
     check.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per CPU)")
+    secrets = check.add_argument_group("secrets")
+    secrets.add_argument(
+        "--entropy",
+        action="store_true",
+        help="also run detect-secrets' generic high-entropy detectors (RA910; noisy, off by default)",
+    )
+    secrets.add_argument(
+        "--no-history", dest="history", action="store_false", help="do not scan the git history of repositories"
+    )
+    secrets.add_argument(
+        "--secret-max-file-bytes",
+        type=_byte_count,
+        metavar="N",
+        help="files larger than this are not searched for secrets, and are reported (RA911; default: 64 MiB)",
+    )
+    secrets.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="known secrets (fingerprint, rule, path): reported as suppressed instead of failing the run",
+    )
+    secrets.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="write the secrets found in this run to the --baseline file (created if missing)",
+    )
 
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
@@ -142,6 +181,16 @@ class _OutputAction(argparse.Action):
         setattr(namespace, self.dest, pairs)
 
 
+def _byte_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
+    if value < 1024:
+        raise argparse.ArgumentTypeError("give at least 1024 bytes")
+    return value
+
+
 def _severity(text: str) -> Severity:
     try:
         return Severity.parse(text)
@@ -150,13 +199,16 @@ def _severity(text: str) -> Severity:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    stderr = Console(stderr=True, highlight=False)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 must print, not crash
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    stderr = _GuardedConsole(stderr=True, highlight=False)
     try:
         return _run(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         stderr.print("repro-audit: interrupted")
         return EXIT_INTERRUPTED
-    except (UsageError, ConfigError, DiscoveryError) as exc:
+    except (UsageError, ConfigError, DiscoveryError, BaselineError) as exc:
         stderr.print(f"repro-audit: error: {exc}", markup=False)
         return EXIT_ERROR
     except OSError as exc:
@@ -181,14 +233,26 @@ def _run(argv: list[str]) -> int:
         parser.print_help()
         return EXIT_ERROR
     destinations = _destinations(args.destinations or [["terminal", None]])
+    if args.update_baseline and args.baseline is None:
+        raise UsageError("--update-baseline needs --baseline FILE: the file to write")
+    known = None
+    if args.baseline is not None and (args.baseline.exists() or not args.update_baseline):
+        known = baseline_module.load(args.baseline)
     options = CheckOptions(
         fail_on=args.fail_on,
         config_file=args.config,
         select=tuple(s.strip() for item in args.select for s in item.split(",") if s.strip()),
         isolated=args.isolated,
         jobs=max(0, args.jobs),
+        entropy=args.entropy,
+        history=args.history,
+        secret_max_file_bytes=args.secret_max_file_bytes,
+        baseline=None if args.update_baseline else known,
+        salt=known.salt if known is not None else None,
     )
     result = run_check(args.paths, options)
+    if args.update_baseline:
+        result = _update_baseline(result, args.baseline, known)
     if not result.entries:
         Console(stderr=True).print(
             f"repro-audit: no submission found under {', '.join(map(str, args.paths))}: give a folder that holds "
@@ -201,6 +265,17 @@ def _run(argv: list[str]) -> int:
     return EXIT_FINDINGS if result.failing() else EXIT_OK
 
 
+def _update_baseline(result: CheckResult, path: Path, known: Baseline | None) -> CheckResult:
+    """Write every secret of this run to the baseline, then report them as the baseline now makes them."""
+    salt = known.salt if known is not None else default_salt()
+    fresh = Baseline.of(result.all_findings(), salt)
+    baseline_module.save(fresh, path)
+    Console(stderr=True, highlight=False).print(
+        f"repro-audit: baseline {path} now holds {len(fresh.entries)} secret(s)", markup=False
+    )
+    return result.with_baseline(fresh.holds)
+
+
 def _destinations(pairs: list[list[object]]) -> list[tuple[str, Path | None]]:
     destinations = [(str(fmt), out if isinstance(out, Path) else None) for fmt, out in pairs]
     if sum(1 for _fmt, out in destinations if out is None) > 1:
@@ -209,21 +284,19 @@ def _destinations(pairs: list[list[object]]) -> list[tuple[str, Path | None]]:
 
 
 def _emit(result: CheckResult, fmt: str, output: Path | None, min_severity: Severity, show_suppressed: bool) -> None:
+    """Render, pass the text through the secret guard, then write it (files atomically)."""
     if fmt == "json":
         text = json_v1.render(result)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            _write_atomically(output, text)
-        return
+    else:
+        console = Console(highlight=False) if output is None else Console(no_color=True, width=120, highlight=False)
+        with console.capture() as captured:
+            terminal.render(result, console, min_severity, show_suppressed)
+        text = captured.get()
     if output is None:
-        terminal.render(result, Console(highlight=False), min_severity, show_suppressed)
-        return
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=_parent(output), delete=False) as handle:
-        terminal.render(
-            result, Console(file=handle, no_color=True, width=120, highlight=False), min_severity, show_suppressed
-        )
-    os.replace(handle.name, output)
+        sys.stdout.write(guard(text))
+        sys.stdout.flush()
+    else:
+        _write_atomically(output, guard(text))
 
 
 def _parent(path: Path) -> Path:
@@ -235,7 +308,9 @@ def _parent(path: Path) -> Path:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write next to the target then rename, so an interrupted run never leaves half a report."""
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=_parent(path), delete=False) as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", errors="backslashreplace", dir=_parent(path), delete=False
+    ) as handle:
         handle.write(text)
     os.replace(handle.name, path)
 
@@ -264,7 +339,7 @@ def _write_crash_log(exc: BaseException) -> str:
     text = "".join(traceback.format_exception(exc))
     try:
         with tempfile.NamedTemporaryFile("w", prefix="repro-audit-crash-", suffix=".log", delete=False) as handle:
-            handle.write(f"repro-audit {__version__}\nargv: {sys.argv}\n\n{text}")
+            handle.write(guard(f"repro-audit {__version__}\nargv: {sys.argv}\n\n{text}"))
         return handle.name
     except OSError:
         return "(no crash log: the temporary folder is not writable)"

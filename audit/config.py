@@ -19,6 +19,9 @@ import pathspec
 from audit.model import Severity
 from audit.tree import DEFAULT_MAX_FILE_BYTES
 
+DEFAULT_SECRET_MAX_FILE_BYTES = 64 * 1024 * 1024
+"""Files larger than this are not searched for secrets (and are reported as such, RA911)."""
+
 
 class ConfigError(Exception):
     """A configuration problem the user must fix; the message says where and how.
@@ -46,6 +49,7 @@ class Config:
     fail_on: Severity | None = None
     track: str | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    secret_max_file_bytes: int = DEFAULT_SECRET_MAX_FILE_BYTES
     source: str | None = None  # where it was read from, for the report
 
     def path_ignored(self, path: str) -> bool:
@@ -60,7 +64,10 @@ class Config:
         return cached
 
 
-KEYS = ("select", "ignore", "severity", "ignore-paths", "contexts", "fail-on", "track", "max-file-bytes")
+KEYS = (
+    "select", "ignore", "severity", "ignore-paths", "contexts", "fail-on", "track", "max-file-bytes",
+    "secret-max-file-bytes",
+)  # fmt: skip
 
 
 def load_file(path: Path) -> Config:
@@ -111,9 +118,8 @@ def from_table(table: Any, source: str) -> Config:
             fail_on = Severity.parse(str(table["fail-on"]))
         except ValueError as exc:
             raise _error(source, f"fail-on: {exc}", "fail-on") from None
-    max_bytes = table.get("max-file-bytes", DEFAULT_MAX_FILE_BYTES)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1024:
-        raise _error(source, "max-file-bytes must be a whole number of bytes, at least 1024", "max-file-bytes")
+    max_bytes = _byte_count(table, "max-file-bytes", DEFAULT_MAX_FILE_BYTES, source)
+    secret_max_bytes = _byte_count(table, "secret-max-file-bytes", DEFAULT_SECRET_MAX_FILE_BYTES, source)
     contexts = {str(k).strip("/"): str(v).strip("/") or "." for k, v in _table(table, "contexts", source).items()}
     track = table.get("track")
     if track is not None and not isinstance(track, str):
@@ -127,8 +133,16 @@ def from_table(table: Any, source: str) -> Config:
         fail_on=fail_on,
         track=track,
         max_file_bytes=max_bytes,
+        secret_max_file_bytes=secret_max_bytes,
         source=source,
     )
+
+
+def _byte_count(table: dict[str, Any], key: str, default: int, source: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
+        raise _error(source, f"{key} must be a whole number of bytes, at least 1024", key)
+    return value
 
 
 def _strings(table: dict[str, Any], key: str, source: str) -> tuple[str, ...]:

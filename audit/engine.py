@@ -18,13 +18,20 @@ from pathlib import Path
 
 from audit import config as config_module
 from audit import policy
+from audit.baseline import Baseline
 from audit.config import Config, ConfigError
 from audit.discover import EntrySource, build_entry, find_entries
-from audit.model import CheckResult, Confidence, Entry, EntryReport, Finding, Location, Severity
+from audit.model import CheckResult, Confidence, Entry, EntryReport, Finding, Location, SecretSummary, Severity
 from audit.rules import REGISTRY
 from audit.rules.base import Rule
+from audit.rules.high_entropy_string import HighEntropyString
+from audit.secrets import redact
+from audit.secrets.content import Limits
+from audit.secrets.scan import EntrySecrets, SecretOptions
 from audit.tree import EntryTree
 from audit.views.entry import EntryView
+
+ENTROPY_RULE = HighEntropyString.id
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,11 @@ class CheckOptions:
     isolated: bool = False  # ignore configs and inline suppressions found in the audited trees
     jobs: int = 0  # 0: one per CPU (at most the number of entries)
     rules: tuple[Rule, ...] = field(default_factory=lambda: tuple(REGISTRY))
+    entropy: bool = False  # turn on the generic high-entropy secret detectors (RA910)
+    history: bool = True  # scan the git history of entries that are repositories
+    secret_max_file_bytes: int | None = None  # None: the config's, else the default
+    salt: str | None = None  # fingerprint salt; None: the baseline's, else REPRO_AUDIT_SECRET_SALT or the default
+    baseline: Baseline | None = None  # known secrets, reported as suppressed
 
 
 def run_check(paths: Sequence[Path], options: CheckOptions = CheckOptions()) -> CheckResult:
@@ -85,18 +97,47 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
     )
     entry = build_entry(source, tree, config.contexts, config.track)
     view = EntryView(entry, tree, config, config_error)
+    selected = [rule for rule in options.rules if _selected(rule, config, options)]
+    view.secret_options = SecretOptions(
+        entropy=any(rule.id == ENTROPY_RULE for rule in selected),
+        history=options.history,
+        limits=Limits(max_file_bytes=options.secret_max_file_bytes or config.secret_max_file_bytes),
+        salt=options.salt or (options.baseline.salt if options.baseline else redact.default_salt()),
+    )
     findings: list[Finding] = []
-    for rule in options.rules:
-        if not policy.rule_selected(config, rule.id, rule.family, options.select):
-            continue
+    for rule in selected:
         try:
             findings.extend(rule.check(view))
         except Exception as exc:  # a bug in one rule must not cost the other rules or the batch
             findings.append(_rule_crash(rule, exc, entry))
-    findings = policy.apply(_dedupe(findings), config, tree, honour_inline=not options.isolated)
+    findings = policy.apply(
+        _dedupe(findings), config, tree, honour_inline=not options.isolated, baseline=options.baseline
+    )
     findings.sort(key=Finding.sort_key)
     return EntryReport(
-        entry, tuple(findings), files_scanned=len(tree.files), config_source=config.source, fail_on=config.fail_on
+        entry,
+        tuple(findings),
+        files_scanned=len(tree.files),
+        config_source=config.source,
+        fail_on=config.fail_on,
+        secrets=_secret_summaries(tree),
+    )
+
+
+def _selected(rule: Rule, config: Config, options: CheckOptions) -> bool:
+    opted_in = (ENTROPY_RULE,) if options.entropy else ()
+    return policy.rule_selected(
+        config, rule.id, rule.family, options.select, enabled_by_default=rule.enabled_by_default, opted_in=opted_in
+    )
+
+
+def _secret_summaries(tree: EntryTree) -> tuple[SecretSummary, ...]:
+    scan = tree.memoized("secrets", ".")
+    if not isinstance(scan, EntrySecrets):
+        return ()
+    return tuple(
+        SecretSummary(s.kind.id, s.kind.label, s.fingerprint, s.redacted, s.lives, tuple(s.paths()))
+        for s in scan.secrets.values()
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 
 class Severity(enum.IntEnum):
@@ -55,10 +56,21 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True)
 class Location:
-    """A place inside an entry. `path` is POSIX and relative to the entry root; `line` is 1-based."""
+    """A place inside an entry. `path` is POSIX and relative to the entry root; `line` is 1-based.
+
+    The secret scan looks deeper than a file's lines, and says so with the optional parts: `member`
+    (a path inside an archive; nested archives joined by "!"), `cell` and `output` (1-based, in a
+    notebook; `line` then counts within that cell's source or output), `offset` (bytes, in a binary)
+    and `commit` (the file as it was in that commit of the entry's git history).
+    """
 
     path: str
     line: int | None = None
+    member: str | None = None
+    cell: int | None = None
+    output: int | None = None
+    offset: int | None = None
+    commit: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path or self.path.startswith("/") or "\\" in self.path:
@@ -68,19 +80,53 @@ class Location:
             raise ValueError(f"location path must be normalised, got {self.path!r}")
         if normal == ".." or normal.startswith("../"):
             raise ValueError(f"location path escapes the entry: {self.path!r}")
-        if self.line is not None and self.line < 1:
-            raise ValueError(f"line numbers are 1-based, got {self.line}")
+        for name in ("line", "cell", "output"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} numbers are 1-based, got {value}")
+        if self.offset is not None and self.offset < 0:
+            raise ValueError(f"byte offsets are not negative, got {self.offset}")
+        if self.output is not None and self.cell is None:
+            raise ValueError("a notebook output needs its cell")
+
+    @property
+    def in_file_text(self) -> bool:
+        """Whether `line` is a line of the file as it is in the tree (where inline pragmas can sit)."""
+        return self.member is None and self.cell is None and self.offset is None and self.commit is None
 
     def __str__(self) -> str:
-        return self.path if self.line is None else f"{self.path}:{self.line}"
+        text = self.path if self.member is None else f"{self.path}!{self.member}"
+        if self.cell is not None:
+            text += f" cell {self.cell}" + ("" if self.output is None else f" output {self.output}")
+        if self.line is not None:
+            text += f", line {self.line}" if self.cell is not None else f":{self.line}"
+        if self.offset is not None:
+            text += f" @byte {self.offset}"
+        if self.commit is not None:
+            text += f" (commit {self.commit[:12]})"
+        return text
 
 
 @dataclass(frozen=True)
 class Suppression:
     """Why a finding does not count: where the suppression came from and the reason given."""
 
-    kind: str  # "inline" | "config"
+    kind: str  # "inline" | "config" | "baseline"
     reason: str
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """What a secret finding says about the secret, never the secret itself."""
+
+    kind: str  # "huggingface-token", ...
+    fingerprint: str  # salted SHA-256 prefix: the same secret has the same fingerprint everywhere
+    redacted: str  # "hf_…Xy (37 chars)"
+    lives: str  # across the entry: "tree", "history" or "both"
+    added_in: str | None = None  # history: the commit that added it at this place
+    removed_in: str | None = None  # history: the commit that removed it (None: still on some branch)
+    in_tree: bool = True  # the secret is in the entry's working tree (anywhere)
+    liveness: str | None = None  # with --verify: "live", "revoked" or "unknown"
 
 
 @dataclass(frozen=True)
@@ -99,6 +145,7 @@ class Finding:
     evidence: str | None = None  # the offending text, already masked when it could hold a secret
     related: tuple[Location, ...] = ()
     suppressed: Suppression | None = None
+    secret: SecretInfo | None = None
 
     def __post_init__(self) -> None:
         if not self.message.strip():
@@ -154,6 +201,18 @@ class StageResult:
 
 
 @dataclass(frozen=True)
+class SecretSummary:
+    """One distinct secret of an entry: what it is and everywhere it was found (never its value)."""
+
+    kind: str
+    label: str  # "HuggingFace user access token"
+    fingerprint: str
+    redacted: str
+    lives: str  # "tree", "history" or "both"
+    paths: tuple[str, ...]  # entry-relative files holding it, in the tree or in history
+
+
+@dataclass(frozen=True)
 class EntryReport:
     """An entry with everything the static audit found in it, policy already applied."""
 
@@ -162,6 +221,7 @@ class EntryReport:
     files_scanned: int = 0
     config_source: str | None = None
     fail_on: Severity | None = None  # the entry's own configured threshold, if any
+    secrets: tuple[SecretSummary, ...] = ()  # empty when no secret rule ran or nothing was found
 
     def counting(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.counts)
@@ -181,3 +241,24 @@ class CheckResult:
 
     def failing(self) -> list[Finding]:
         return [f for f in self.all_findings() if f.counts and f.severity >= self.fail_on]
+
+    def with_baseline(self, holds: Callable[[Finding], bool]) -> CheckResult:
+        """The same result with the findings a baseline `holds` marked as suppressed (after --update-baseline)."""
+        entries = []
+        for report in self.entries:
+            findings = tuple(
+                replace(f, suppressed=Suppression("baseline", "known secret in the baseline"))
+                if f.counts and holds(f)
+                else f
+                for f in report.findings
+            )
+            entries.append(replace(report, findings=findings))
+        return replace(self, entries=tuple(entries))
+
+    def shared_secrets(self) -> list[tuple[SecretSummary, list[str]]]:
+        """Secrets found in more than one entry (copied starter code), once each, with the entries' names."""
+        by_fingerprint: dict[str, tuple[SecretSummary, list[str]]] = {}
+        for report in self.entries:
+            for secret in report.secrets:
+                by_fingerprint.setdefault(secret.fingerprint, (secret, []))[1].append(report.entry.name)
+        return [(secret, names) for secret, names in by_fingerprint.values() if len(names) > 1]

@@ -63,6 +63,8 @@ class EntryTree:
     _text_cache: dict[str, TextFile | None] = field(default_factory=dict)
     _memo: dict[tuple[str, str], object] = field(default_factory=dict)
     _reported: set[tuple[str, str]] = field(default_factory=set)
+    _skipped: list[str] = field(default_factory=list)  # folders in SKIPPED_DIRS, walked only for secrets
+    _hidden: dict[str, FileInfo] | None = None
 
     @classmethod
     def walk(cls, root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> EntryTree:
@@ -71,7 +73,9 @@ class EntryTree:
         tree._walk_dir(tree.root, "")
         return tree
 
-    def _walk_dir(self, folder: Path, prefix: str) -> None:
+    def _walk_dir(self, folder: Path, prefix: str, into: dict[str, FileInfo] | None = None) -> None:
+        """Record the files under `folder` in `into` (default: `files`); SKIPPED_DIRS are noted, not entered."""
+        files = self.files if into is None else into
         try:
             with os.scandir(folder) as it:
                 children = sorted(it, key=lambda e: e.name)
@@ -84,12 +88,14 @@ class EntryTree:
                 if child.is_symlink():
                     self._add_symlink(child, rel)
                 elif child.is_dir(follow_symlinks=False):
-                    if child.name in SKIPPED_DIRS:
+                    if child.name in SKIPPED_DIRS or (into is not None and rel.endswith(".git/objects")):
+                        if into is None:
+                            self._skipped.append(rel)
                         continue
                     self.dirs.add(rel)
-                    self._walk_dir(Path(child.path), rel + "/")
+                    self._walk_dir(Path(child.path), rel + "/", into)
                 elif child.is_file(follow_symlinks=False):
-                    self.files[rel] = FileInfo(rel, child.stat(follow_symlinks=False).st_size)
+                    files[rel] = FileInfo(rel, child.stat(follow_symlinks=False).st_size)
                 # sockets, FIFOs and devices are neither read nor reported: nothing builds from them
             except OSError as exc:
                 self._problem("RA005", rel, f"cannot inspect this file ({exc.strerror or exc})")
@@ -138,6 +144,30 @@ class EntryTree:
             if path.startswith(prefix):
                 yield info
 
+    def secret_files(self) -> list[FileInfo]:
+        """Every file a secret can hide in: the tree's files plus those of the folders the other checks skip
+        (`__pycache__` holds `.pyc` files, `.git` holds `config` with remote URLs). Git's object store is
+        left out: the history scan reads it through git."""
+        if self._hidden is None:
+            self._hidden = {}
+            for folder in self._skipped:
+                self._walk_dir(self.root / folder, folder + "/", self._hidden)
+        return [*self.files.values(), *self._hidden.values()]
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        """The raw bytes of a file found by the walk, or None after recording why it cannot be read."""
+        info = self.files.get(rel) or (self._hidden or {}).get(rel)
+        if info is None:
+            return None
+        path = self.root / rel
+        try:
+            if info.symlink and not path.resolve().is_relative_to(self.root):
+                return None
+            return path.read_bytes()
+        except OSError as exc:
+            self._problem("RA005", rel, f"cannot read this file ({exc.strerror or exc})")
+            return None
+
     def read_text(self, rel: str) -> TextFile | None:
         """The decoded text of an entry file, or None after recording why it cannot be read."""
         if rel in self._text_cache:
@@ -175,6 +205,10 @@ class EntryTree:
             line = data[: exc.start].count(b"\n") + 1
             self._problem("RA004", rel, f"line {line} holds bytes that are not UTF-8; they were read as U+FFFD")
         return TextFile(rel, text, tuple(text.splitlines()), replaced)
+
+    def memoized(self, kind: str, rel: str) -> object | None:
+        """What `memo` built for this kind and file, or None if nothing asked for it."""
+        return self._memo.get((kind, rel))
 
     def memo(self, kind: str, rel: str, build: Callable[[], T]) -> T:
         """Parse once per file and kind: role inference and the rules share one Dockerfile parse."""

@@ -2,17 +2,22 @@
 
 {"schema_version": 1, "tool": {...}, "summary": {...}, "entries": [{"name", "path", "track", "targets": [...],
  "findings": [{"rule", "name", "family", "severity", "confidence", "message", "path", "line", "target",
- "fix", "evidence", "suppressed"}]}]}. `path` is relative to the entry, `line` 1-based or null.
+ "fix", "evidence", "suppressed"}], "secrets": [...]}], "shared_secrets": [...]}. `path` is relative to the
+entry, `line` 1-based or null. A location deeper than a file line adds `member` (inside an archive),
+`cell`/`output` (notebook), `offset` (bytes, binary) or `commit` (git history); a secret finding adds
+`secret` {kind, fingerprint, redacted, lives, added_in, removed_in, in_tree, liveness}. No field ever holds
+a secret: only its redacted label and salted fingerprint.
 Fields are only ever added within a schema version; removals or meaning changes bump it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from audit import __version__
-from audit.model import CheckResult, EntryReport, Finding, Severity
+from audit.model import CheckResult, EntryReport, Finding, Location, SecretSummary, Severity
 
 SCHEMA_VERSION = 1
 
@@ -28,6 +33,7 @@ def document(result: CheckResult) -> dict[str, Any]:
         "fail_on": result.fail_on.label,
         "summary": summary(result),
         "entries": [_entry(report) for report in result.entries],
+        "shared_secrets": [{**_secret_summary(secret), "entries": names} for secret, names in result.shared_secrets()],
     }
 
 
@@ -61,7 +67,31 @@ def _entry(report: EntryReport) -> dict[str, Any]:
             for t in entry.targets
         ],
         "findings": [finding_dict(f) for f in report.findings],
+        "secrets": [_secret_summary(s) for s in report.secrets],
     }
+
+
+def _secret_summary(secret: SecretSummary) -> dict[str, Any]:
+    return {
+        "kind": secret.kind,
+        "label": secret.label,
+        "fingerprint": secret.fingerprint,
+        "redacted": secret.redacted,
+        "lives": secret.lives,
+        "paths": list(secret.paths),
+    }
+
+
+def _location(location: Location) -> dict[str, Any]:
+    """The optional parts of a location, only those that are set."""
+    parts = {
+        "member": location.member,
+        "cell": location.cell,
+        "output": location.output,
+        "offset": location.offset,
+        "commit": location.commit,
+    }
+    return {key: value for key, value in parts.items() if value is not None}
 
 
 def finding_dict(finding: Finding) -> dict[str, Any]:
@@ -74,13 +104,15 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "message": finding.message,
         "path": finding.location.path,
         "line": finding.location.line,
+        **_location(finding.location),
         "target": finding.target,
         "fix": finding.fix,
         "evidence": finding.evidence,
-        "related": [{"path": loc.path, "line": loc.line} for loc in finding.related],
+        "related": [{"path": loc.path, "line": loc.line, **_location(loc)} for loc in finding.related],
         "suppressed": (
             None
             if finding.suppressed is None
             else {"kind": finding.suppressed.kind, "reason": finding.suppressed.reason}
         ),
+        **({"secret": dataclasses.asdict(finding.secret)} if finding.secret is not None else {}),
     }

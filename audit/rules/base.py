@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import ClassVar
 
-from audit.model import Confidence, Finding, Location, Severity
+from audit.model import Confidence, Finding, Location, SecretInfo, Severity
 from audit.views.entry import EntryView
 
 RULE_ID = re.compile(r"^RA\d{3}$")
@@ -31,6 +31,7 @@ class Rule(ABC):
     summary: ClassVar[str]  # one line, shown in `repro-audit rules`
     explanation: ClassVar[str]  # one paragraph: why this breaks a rebuild
     fix: ClassVar[str]  # the default fix hint
+    enabled_by_default: ClassVar[bool] = True  # False: runs only when selected by its id (or a flag)
 
     @abstractmethod
     def check(self, view: EntryView) -> Iterator[Finding]:
@@ -48,8 +49,13 @@ class Rule(ABC):
         evidence: str | None = None,
         fix: str | None = None,
         related: tuple[Location, ...] = (),
+        location: Location | None = None,
+        secret: SecretInfo | None = None,
     ) -> Finding:
-        """The one way to build a finding: fills this rule's identity and defaults."""
+        """The one way to build a finding: fills this rule's identity and defaults.
+
+        `location` replaces `path` and `line` when the place is more than a file line (see `Location`).
+        """
         return Finding(
             rule=self.id,
             name=self.name,
@@ -57,9 +63,10 @@ class Rule(ABC):
             severity=self.severity if severity is None else severity,
             confidence=self.confidence if confidence is None else confidence,
             message=message,
-            location=Location(path, line),
+            location=location or Location(path, line),
             fix=fix or self.fix,
             target=target,
             evidence=evidence,
             related=related,
+            secret=secret,
         )

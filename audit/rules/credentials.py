@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from audit.secrets.redact import redacted
+
 CREDENTIAL_NAME = re.compile(
     r"(^|_)(TOKEN|API_KEY|APIKEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|AUTH)($|_)|"
     r"^(HF_TOKEN|HUGGINGFACE_TOKEN|HUGGING_FACE_HUB_TOKEN|HUGGINGFACEHUB_API_TOKEN|WANDB_API_KEY|OPENAI_API_KEY)$",
@@ -25,10 +27,6 @@ def is_literal(value: str) -> bool:
 
 
 def mask(value: str) -> str:
-    """Never print a credential: its first 3 and last 2 characters only when at least 8 stay hidden,
-    otherwise nothing but its length."""
-    stripped = value.strip().strip("\"'")
-    hidden = len(stripped) - 5
-    if hidden >= 8:
-        return stripped[:3] + "*" * min(hidden, 12) + stripped[-2:]
-    return f"<redacted, {len(stripped)} char{'' if len(stripped) == 1 else 's'}>"
+    """Never print a credential: the secret scan's redacted label (first 3 and last 2 characters and the
+    length, only when at least 8 characters stay hidden; otherwise only the length)."""
+    return redacted(value.strip().strip("\"'"))

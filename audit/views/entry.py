@@ -20,6 +20,7 @@ import yaml
 
 from audit.config import Config, ConfigError
 from audit.model import Entry, Target
+from audit.secrets.scan import SecretOptions
 from audit.tree import EntryTree
 from audit.views.context import BuildContext
 from audit.views.dockerfile import DockerfileView, Instruction, RunStep, parse_dockerfile
@@ -90,6 +91,7 @@ class EntryView:
         self.config = config
         self.config_error = config_error  # the entry's own [tool.repro-audit] was unusable: defaults were used
         self._read_everything_done = False
+        self.secret_options = SecretOptions()  # set by the engine from the options and the config
 
     def read_everything(self) -> None:
         """Read every file some rule reads, so that read problems do not depend on which rules run.

@@ -3,7 +3,7 @@
 Credential names are `*_TOKEN`, `*_API_KEY`, `*_SECRET`, `*_PASSWORD`, `HF_TOKEN`,
 `HUGGINGFACE_TOKEN`, `WANDB_API_KEY` ...; names ending in `_PATH`, `_FILE`, `_DIR`, `_HOME`, `_URL`,
 `MAX_TOKENS` ... are not credentials. A value taken from another variable (`$HF_TOKEN`) or empty is
-not a literal. The message and the evidence show the value masked, never the value itself: its first
+not a literal. The message and the evidence show the value redacted, never the value itself: its first
 3 and last 2 characters when at least 8 stay hidden, otherwise only its length.
 """
 
@@ -54,7 +54,7 @@ def test_catches(tmp_path: Path, body: str, line: int, name: str, value: str) ->
     assert f"{name} is set to a literal value" in finding.message
     assert value not in finding.message
     assert finding.evidence is not None and value not in finding.evidence
-    assert value[:3] + "*" in finding.message
+    assert value[:3] + "…" in finding.message
 
 
 def test_catches_each_stage(tmp_path: Path) -> None:
@@ -93,17 +93,17 @@ def test_short_value_is_not_printed(tmp_path: Path) -> None:
     findings = caught(tmp_path, {"Dockerfile": FROM + "ENV DB_PASSWORD=q7z\n"}, RULE)
     assert len(findings) == 1
     assert "q7z" not in findings[0].message
-    assert findings[0].evidence == "DB_PASSWORD=<redacted, 3 chars>"
+    assert findings[0].evidence == "DB_PASSWORD=… (3 chars)"
 
 
 @pytest.mark.parametrize(
     ("value", "masked"),
     [
-        pytest.param("x", "<redacted, 1 char>", id="one-char"),
-        pytest.param("abcdefghijkl", "<redacted, 12 chars>", id="seven-would-stay-hidden"),
-        pytest.param("abcdefghijklm", "abc********lm", id="eight-stay-hidden"),
-        pytest.param('"abcdefghijklm"', "abc********lm", id="quotes-are-not-the-value"),
-        pytest.param("a" * 3 + "b" * 40 + "cc", "aaa" + "*" * 12 + "cc", id="long-value-shows-at-most-12-stars"),
+        pytest.param("x", "… (1 chars)", id="one-char"),
+        pytest.param("abcdefghijkl", "… (12 chars)", id="seven-would-stay-hidden"),
+        pytest.param("abcdefghijklm", "abc…lm (13 chars)", id="eight-stay-hidden"),
+        pytest.param('"abcdefghijklm"', "abc…lm (13 chars)", id="quotes-are-not-the-value"),
+        pytest.param("a" * 3 + "b" * 40 + "cc", "aaa…cc (45 chars)", id="long-value-shows-only-the-ends"),
     ],
 )
 def test_mask_hides_at_least_eight_characters(value: str, masked: str) -> None:
