@@ -22,13 +22,17 @@ from rich.console import Console
 from audit import __version__
 from audit import baseline as baseline_module
 from audit.baseline import Baseline, BaselineError
-from audit.config import ConfigError
+from audit.config import DEFAULT_SECRET_MAX_FILE_BYTES, ConfigError
 from audit.discover import DiscoveryError
 from audit.engine import CheckOptions, run_check
 from audit.model import CheckResult, Severity
 from audit.rules import REGISTRY
+from audit.secrets.catalog import select as select_detectors
+from audit.secrets.content import Limits
 from audit.secrets.redact import default_salt
-from reports import json_v1, terminal
+from audit.secrets.scan import SecretOptions
+from audit.secrets.scrub import ScrubError, run_scrub
+from reports import json_v1, scrub_report, terminal
 from reports.guard import guard
 
 EXIT_OK = 0
@@ -148,6 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the secrets found in this run to the --baseline file (created if missing)",
     )
 
+    scrub = commands.add_parser(
+        "scrub",
+        help="write a release copy with every secret redacted, git history rewritten, and rescan it",
+        description=(
+            "Copy SRC (a submission or an archive folder) to DEST, replace every secret found by "
+            "<REDACTED:kind:fingerprint> (binary files holding one are removed), rewrite git history with "
+            "git-filter-repo, then rescan DEST. SRC is never modified. Exit codes: 0 the copy is clean, "
+            "1 secrets remain in the copy, 2 usage or internal error, 3 no entry found."
+        ),
+    )
+    scrub.add_argument("source", type=Path, metavar="SRC", help="a submission folder or an archive folder")
+    scrub.add_argument("destination", type=Path, metavar="DEST", help="a new (or empty) folder for the release copy")
+    scrub.add_argument("--entropy", action="store_true", help="also redact what the high-entropy detectors find")
+    scrub.add_argument(
+        "--no-history", dest="history", action="store_false", help="leave git history alone (not recommended)"
+    )
+    scrub.add_argument(
+        "--secret-max-file-bytes", type=_byte_count, metavar="N", help="files larger than this are not searched"
+    )
+    scrub.add_argument("--json", type=Path, metavar="FILE", help="also write what was done as JSON")
+
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
     return parser
@@ -208,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("repro-audit: interrupted")
         return EXIT_INTERRUPTED
-    except (UsageError, ConfigError, DiscoveryError, BaselineError) as exc:
+    except (UsageError, ConfigError, DiscoveryError, BaselineError, ScrubError) as exc:
         stderr.print(f"repro-audit: error: {exc}", markup=False)
         return EXIT_ERROR
     except OSError as exc:
@@ -229,6 +254,8 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "rules":
         return _rules(args.rule)
+    if args.command == "scrub":
+        return _scrub(args)
     if args.command != "check":
         parser.print_help()
         return EXIT_ERROR
@@ -263,6 +290,22 @@ def _run(argv: list[str]) -> int:
     for fmt, output in destinations:
         _emit(result, fmt, output, args.min_severity, args.show_suppressed)
     return EXIT_FINDINGS if result.failing() else EXIT_OK
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    limits = Limits(max_file_bytes=args.secret_max_file_bytes or DEFAULT_SECRET_MAX_FILE_BYTES)
+    options = SecretOptions(entropy=args.entropy, history=args.history, limits=limits)
+    console = _GuardedConsole(stderr=True, highlight=False)
+    console.print(f"repro-audit: copying {args.source} to {args.destination} and scrubbing the copy", markup=False)
+    result = run_scrub(args.source, args.destination, select_detectors(entropy=args.entropy), options)
+    if not result.entries:
+        console.print(f"repro-audit: no submission found under {args.source}", markup=False)
+        return EXIT_NO_ENTRIES
+    text = scrub_report.render_text(result)
+    sys.stdout.write(guard(text))
+    if args.json is not None:
+        _write_atomically(args.json, guard(scrub_report.render_json(result)))
+    return EXIT_OK if result.clean else EXIT_FINDINGS
 
 
 def _update_baseline(result: CheckResult, path: Path, known: Baseline | None) -> CheckResult:

@@ -36,6 +36,12 @@ class Place:
     text: str  # the line or printable run holding it: raw, never rendered before redaction
     added: str | None = None  # history: the commit that put it there
     removed: str | None = None  # history: the commit that took it out (None: still on some branch)
+    blob: str | None = None  # history: the id of the blob holding it
+
+    @property
+    def in_binary(self) -> bool:
+        """Inside an archive or a binary file: bytes that cannot be edited in place."""
+        return self.location.member is not None or self.location.offset is not None
 
 
 @dataclass
@@ -109,7 +115,7 @@ def scan_entry(tree: EntryTree, detectors: DetectorSet, options: SecretOptions) 
         for found in history.hits:
             hit = found.hit
             location = _location(hit, found.path, commit=found.added)
-            place = Place(location, hit.text, added=found.added, removed=found.removed)
+            place = Place(location, hit.text, added=found.added, removed=found.removed, blob=found.blob)
             _secret(result, hit, options.salt).history.append(place)
     return result
 

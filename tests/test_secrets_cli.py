@@ -1,0 +1,219 @@
+"""Secrets end to end through the command line: every planted token is reported and none is ever printed;
+`scrub` writes a clean copy, rewrites history and leaves the source untouched; baselines round-trip.
+
+Tokens are generated at test time; the repository of the planted entry is built here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import py_compile
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, main
+from tests.helpers import write_tree
+from tests.secrets import tokens
+
+RNG = tokens.source("secrets-cli")
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    return done.stdout.decode("latin-1")
+
+
+def _zip(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def _tar_gz(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    data = text.encode()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An entry (a git repository) with a distinct token in every kind of place."""
+    t = {place: tokens.hf_token(RNG) for place in (
+        "dockerfile", "python", "notebook-source", "notebook-output", "pyc", "pickle", "zip", "tar", "log",
+        "git-config", "history", "swap",
+    )}  # fmt: skip
+    t["wandb"] = tokens.wandb_key(RNG)
+    t["org"] = tokens.hf_org_token(RNG)
+    root = tmp_path / "entry"
+    module = tmp_path / "module.py"
+    module.write_text(f"TOKEN = '{t['pyc']}'\n")
+    pyc = Path(py_compile.compile(str(module), cfile=str(tmp_path / "module.pyc")))
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "source": ["import os\n", f"os.environ['HF_TOKEN'] = '{t['notebook-source']}'\n"],
+             "outputs": []},
+            {"cell_type": "code", "source": ["!cat ~/.token\n"],
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": [t["notebook-output"] + "\n"]}]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    write_tree(root, {"history.py": f"TOKEN = '{t['history']}'\n"})
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "first")
+    (root / "history.py").write_text("import os\nTOKEN = os.environ['HF_TOKEN']\n")
+    write_tree(root, {
+        "Dockerfile": f"FROM python:3.11\nENV HUGGINGFACE_TOKEN={t['dockerfile']}\nENV WANDB_API_KEY={t['wandb']}\n",
+        "train.py": f"ORG = '{t['org']}'\nTOKEN = \"{t['python']}\"\n",
+        "explore.ipynb": json.dumps(notebook, indent=1),
+        "__pycache__/module.cpython-311.pyc": pyc.read_bytes(),
+        "state.pkl": pickle.dumps({"token": t["pickle"], "step": 3}),
+        "bundle.zip": _zip("inner/cfg.py", f"T = '{t['zip']}'\n"),
+        "data.tar.gz": _tar_gz("data/readme.txt", f"token: {t['tar']}\n"),
+        "logs/train.log": f"step 1\nlogin with {t['log']}\nstep 2\n",
+        ".train.py.swp": b"b0VIM 9.0\0\0\0" + f"TOKEN = '{t['swap']}'".encode() + b"\0\0",
+    })  # fmt: skip
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "second")
+    with (root / ".git" / "config").open("a") as config:
+        config.write(f'[remote "hub"]\n\turl = https://user:{t["git-config"]}@huggingface.co/org/model\n')
+    return root, t
+
+
+def _digest(root: Path) -> str:
+    sha = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        sha.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()
+
+
+def test_every_planted_token_is_reported_and_no_output_prints_one(
+    planted: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, planted_tokens = planted
+    report = tmp_path / "report.json"
+    text_report = tmp_path / "report.txt"
+    code = main(
+        ["check", str(root), "--select", "secret", "--format", "json", "--output", str(report),
+         "--format", "terminal", "--output", str(text_report), "--format", "terminal", "--show-suppressed"]
+    )  # fmt: skip
+    assert code == EXIT_FINDINGS
+    printed = capsys.readouterr()
+    outputs = [report.read_text(), text_report.read_text(), printed.out, printed.err]
+    for value in planted_tokens.values():
+        for output in outputs:
+            assert value not in output
+    data = json.loads(report.read_text())
+    findings = data["entries"][0]["findings"]
+    paths = {f["path"] for f in findings if f["rule"] in ("RA901", "RA902", "RA903", "RA904")}
+    assert paths >= {
+        "Dockerfile", "train.py", "explore.ipynb", "__pycache__/module.cpython-311.pyc", "state.pkl", "bundle.zip",
+        "data.tar.gz", "logs/train.log", ".git/config", "history.py", ".train.py.swp",
+    }  # fmt: skip
+    history = [f for f in findings if f["path"] == "history.py"]
+    assert history and history[0]["commit"] and history[0]["secret"]["lives"] == "history"
+    cells = {(f.get("cell"), f.get("output")) for f in findings if f["path"] == "explore.ipynb"}
+    assert cells == {(1, None), (2, 1)}
+    members = {f.get("member") for f in findings if f["path"] in ("bundle.zip", "data.tar.gz")}
+    assert members == {"inner/cfg.py", "data/readme.txt"}
+    assert len(data["entries"][0]["secrets"]) == len(planted_tokens)
+
+
+def test_a_secret_in_an_exception_message_is_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = tokens.hf_token(RNG)
+    root = write_tree(tmp_path / "e", {"Dockerfile": "FROM python:3.11\n"})
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(f"cannot use {value}")
+
+    monkeypatch.setattr("audit.cli.run_check", explode)
+    assert main(["check", str(root)]) == EXIT_ERROR
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "internal error" in err and value not in err and value[:3] + "…" in err
+    log = Path(err.split(" are in ")[1].split(",")[0])
+    assert value not in log.read_text()
+    log.unlink()
+
+
+def test_scrub_writes_a_clean_copy_and_leaves_the_source_alone(
+    planted: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, planted_tokens = planted
+    before = _digest(root)
+    copy = tmp_path / "release"
+    summary = tmp_path / "scrub.json"
+    assert main(["scrub", str(root), str(copy), "--json", str(summary)]) == EXIT_OK
+    assert _digest(root) == before
+    printed = capsys.readouterr()
+    data = json.loads(summary.read_text())
+    assert data["clean"] is True
+    entry = data["entries"][0]
+    assert entry["history_rewritten"] is True
+    assert set(entry["removed_files"]) >= {"__pycache__/module.cpython-311.pyc", "state.pkl", "bundle.zip"}
+    every_object = _git(copy, "cat-file", "--batch-all-objects", "--batch")
+    everything = every_object + "".join(
+        p.read_bytes().decode("latin-1") for p in copy.rglob("*") if p.is_file() and ".git/objects" not in str(p)
+    )
+    for value in planted_tokens.values():
+        assert value not in everything
+        assert value not in printed.out + printed.err + summary.read_text()
+    json.loads((copy / "explore.ipynb").read_text())  # still a notebook
+    assert "<REDACTED:huggingface-token:" in (copy / "Dockerfile").read_text()
+    assert main(["check", str(copy), "--select", "secret", "--fail-on", "high"]) == EXIT_OK
+
+
+def test_scrub_refuses_an_existing_destination(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_tree(tmp_path / "src", {"a.py": "x = 1\n"})
+    write_tree(tmp_path / "dest", {"keep.txt": "mine\n"})
+    assert main(["scrub", str(source), str(tmp_path / "dest")]) == EXIT_ERROR
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "dest" / "keep.txt").read_text() == "mine\n"
+    assert main(["scrub", str(source), str(source / "inside")]) == EXIT_ERROR
+
+
+def test_scrub_fails_when_the_history_cannot_be_rewritten(tmp_path: Path) -> None:
+    value = tokens.hf_token(RNG)
+    origin = write_tree(tmp_path / "origin", {"a.py": f"T = '{value}'\n"})
+    _git(origin, "init", "-q")
+    _git(origin, "add", ".")
+    _git(origin, "commit", "-qm", "one")
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(tmp_path / "shallow")],
+        check=True,
+        capture_output=True,
+    )
+    assert main(["scrub", str(tmp_path / "shallow"), str(tmp_path / "copy")]) == EXIT_FINDINGS
+
+
+def test_baseline_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    value = tokens.hf_token(RNG)
+    root = write_tree(tmp_path / "e", {"a.py": f"T = '{value}'\n"})
+    baseline = tmp_path / "baseline.json"
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline)]) == EXIT_ERROR  # missing
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline), "--update-baseline"]) == EXIT_OK
+    stored = baseline.read_text()
+    assert value not in stored and value[:3] + "…" not in stored
+    assert json.loads(stored)["secrets"][0]["rule"] == "RA901"
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline)]) == EXIT_OK
+    (root / "b.py").write_text(f"U = '{tokens.hf_token(RNG)}'\n")
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline)]) == EXIT_FINDINGS
+    capsys.readouterr()
