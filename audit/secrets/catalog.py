@@ -22,7 +22,6 @@ from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
 from detect_secrets.plugins.base import BasePlugin
 from detect_secrets.plugins.basic_auth import BasicAuthDetector
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
-from detect_secrets.plugins.jwt import JwtTokenDetector
 from detect_secrets.plugins.mailchimp import MailchimpDetector
 from detect_secrets.plugins.npm import NpmDetector
 from detect_secrets.plugins.openai import OpenAIDetector
@@ -38,6 +37,7 @@ from audit.secrets.detectors import (
     GitLabTokenDetector,
     HuggingFaceOrgTokenDetector,
     HuggingFaceUserTokenDetector,
+    JwtTokenDetector,
     WandbApiKeyDetector,
 )
 

@@ -5,11 +5,13 @@ can load them too (`detect-secrets scan --plugin audit/secrets/detectors.py`). E
 on both sides, so a longer identifier that merely contains a token-shaped run is not a token, while a
 token right after a JSON escape (`"\\nhf_..."` in a notebook's raw text) or a percent-escape still is.
 
-The last two mend detect-secrets' own GitHub and GitLab plugins, whose patterns capture the token's
-prefix, which `RegexBasedDetector` then reports as the secret (Yelp/detect-secrets#858): every GitHub
-token came out as `ghp` (one fingerprint for all of them, and redaction hid only the prefix), and a
-`glcbt-` token without a partition id not at all. They keep the upstream names and secret types, so a
-detect-secrets that loads this file uses them in place of its own.
+The last three mend detect-secrets' own plugins whose reported secret is not the whole token (so all
+tokens of a kind could share one fingerprint, and redaction left the rest of the token readable):
+the GitHub and GitLab patterns capture the token's prefix, which `RegexBasedDetector` then reports as
+the secret (Yelp/detect-secrets#858): every GitHub token came out as `ghp`, and a `glcbt-` token
+without a partition id not at all; the JWT pattern ends lazily, so it reported `header.payload.`
+without the signature. They keep the upstream names and secret types, so a detect-secrets that loads
+this file uses them in place of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from detect_secrets.core.potential_secret import PotentialSecret
 from detect_secrets.plugins.base import RegexBasedDetector
 from detect_secrets.plugins.github_token import GitHubTokenDetector as _UpstreamGitHubTokenDetector
 from detect_secrets.plugins.gitlab_token import GitLabTokenDetector as _UpstreamGitLabTokenDetector
+from detect_secrets.plugins.jwt import JwtTokenDetector as _UpstreamJwtTokenDetector
 from detect_secrets.util.code_snippet import CodeSnippet
 
 # Before a token: not a word character, unless that character ends a JSON or percent escape
@@ -119,3 +122,14 @@ class GitLabTokenDetector(_UpstreamGitLabTokenDetector):
         for regex in self.denylist:
             for match in regex.finditer(string):
                 yield match.group(0)
+
+
+class JwtTokenDetector(_UpstreamJwtTokenDetector):
+    """detect-secrets' JSON web token plugin, reporting the token with its signature."""
+
+    # A list, as upstream declares it (a ClassVar or tuple would not type-check against the base).
+    denylist = [re.compile(r"eyJ[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.?[A-Za-z0-9-_.+/=]*")]  # noqa: RUF012
+
+    def analyze_string(self, string: str) -> Generator[str, None, None]:
+        for token in super().analyze_string(string):
+            yield token.rstrip(".")  # a full stop after a token is the sentence's, not the token's
