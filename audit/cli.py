@@ -51,7 +51,7 @@ FORMATS = ("terminal", "json")
 class _GuardedConsole(Console):
     """A console for messages built from user input (paths, arguments): passed through the secret guard."""
 
-    def print(self, *objects: object, **kwargs: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: object, **kwargs: Any) -> None:
         super().print(*(guard(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 

@@ -56,8 +56,8 @@ class Config:
         return bool(self.ignore_paths) and self._path_spec.match_file(path)
 
     @property
-    def _path_spec(self) -> pathspec.PathSpec:
-        cached: pathspec.PathSpec | None = self.__dict__.get("_spec")
+    def _path_spec(self) -> pathspec.GitIgnoreSpec:
+        cached: pathspec.GitIgnoreSpec | None = self.__dict__.get("_spec")
         if cached is None:
             cached = pathspec.GitIgnoreSpec.from_lines(self.ignore_paths)
             object.__setattr__(self, "_spec", cached)

@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import yaml
@@ -122,11 +122,10 @@ class EntryView:
         for target in self.entry.targets:
             path = target.dockerfile
             text = self.tree.read_text(path)
-            dockerfile = (
-                self.tree.memo("dockerfile", path, lambda p=path, t=text: parse_dockerfile(p, t.text))
-                if text is not None
-                else None
-            )
+            dockerfile = None
+            if text is not None:
+                source = text.text
+                dockerfile = self.tree.memo("dockerfile", path, partial(parse_dockerfile, path, source))
             views.append(TargetView(target, dockerfile, BuildContext(self.tree, target.context, target.dockerfile)))
         return views
 
