@@ -32,6 +32,8 @@ from audit.secrets.content import Limits
 from audit.secrets.redact import default_salt
 from audit.secrets.scan import SecretOptions
 from audit.secrets.scrub import ScrubError, run_scrub
+from audit.secrets.verify import DEFAULT_BASE_URL as DEFAULT_VERIFY_URL
+from audit.secrets.verify import VerifyConfigError, check_base_url
 from reports import json_v1, scrub_report, terminal
 from reports.guard import guard
 
@@ -141,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="files larger than this are not searched for secrets, and are reported (RA911; default: 64 MiB)",
     )
     secrets.add_argument(
+        "--verify",
+        action="store_true",
+        help="ask HuggingFace (whoami) whether each HuggingFace token found is live, revoked or unknown; "
+        "sends the tokens to --verify-url and nowhere else (off by default)",
+    )
+    secrets.add_argument(
+        "--verify-url",
+        default=DEFAULT_VERIFY_URL,
+        metavar="URL",
+        help=f"base URL asked by --verify (default: {DEFAULT_VERIFY_URL}; https, or http to a loopback address)",
+    )
+    secrets.add_argument(
+        "--verify-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long --verify waits for each answer (default: 5)",
+    )
+    secrets.add_argument(
         "--baseline",
         type=Path,
         metavar="FILE",
@@ -233,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("repro-audit: interrupted")
         return EXIT_INTERRUPTED
-    except (UsageError, ConfigError, DiscoveryError, BaselineError, ScrubError) as exc:
+    except (UsageError, ConfigError, DiscoveryError, BaselineError, ScrubError, VerifyConfigError) as exc:
         stderr.print(f"repro-audit: error: {exc}", markup=False)
         return EXIT_ERROR
     except OSError as exc:
@@ -276,6 +297,8 @@ def _run(argv: list[str]) -> int:
         secret_max_file_bytes=args.secret_max_file_bytes,
         baseline=None if args.update_baseline else known,
         salt=known.salt if known is not None else None,
+        verify_url=check_base_url(args.verify_url) if args.verify else None,
+        verify_timeout=max(0.1, args.verify_timeout),
     )
     result = run_check(args.paths, options)
     if args.update_baseline:

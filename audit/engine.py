@@ -47,6 +47,8 @@ class CheckOptions:
     secret_max_file_bytes: int | None = None  # None: the config's, else the default
     salt: str | None = None  # fingerprint salt; None: the baseline's, else REPRO_AUDIT_SECRET_SALT or the default
     baseline: Baseline | None = None  # known secrets, reported as suppressed
+    verify_url: str | None = None  # --verify: HuggingFace base URL asked whether each token is live
+    verify_timeout: float = 5.0
 
 
 def run_check(paths: Sequence[Path], options: CheckOptions = CheckOptions()) -> CheckResult:
@@ -103,6 +105,8 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
         history=options.history,
         limits=Limits(max_file_bytes=options.secret_max_file_bytes or config.secret_max_file_bytes),
         salt=options.salt or (options.baseline.salt if options.baseline else redact.default_salt()),
+        verify_url=options.verify_url,
+        verify_timeout=options.verify_timeout,
     )
     findings: list[Finding] = []
     for rule in selected:

@@ -16,6 +16,7 @@ from audit.rules.base import Rule
 from audit.secrets import catalog
 from audit.secrets.redact import Redactor
 from audit.secrets.scan import EntrySecrets, FoundSecret, Place, scan_entry
+from audit.secrets.verify import VERIFIABLE_KINDS, Liveness, check_tokens
 from audit.views.entry import EntryView
 
 _EVIDENCE_CONTEXT = 80
@@ -26,6 +27,19 @@ def entry_secrets(view: EntryView) -> EntrySecrets:
     options = view.secret_options
     detectors = catalog.select(entropy=options.entropy)
     return view.tree.memo("secrets", ".", lambda: scan_entry(view.tree, detectors, options))
+
+
+def _liveness(view: EntryView, secrets: list[FoundSecret]) -> dict[str, Liveness]:
+    """With --verify, whether each HuggingFace token is live (asked once per entry and token)."""
+    options = view.secret_options
+    values = [s.value for s in secrets if s.kind.id in VERIFIABLE_KINDS]
+    if options.verify_url is None or not values:
+        return {}
+    known: dict[str, Liveness] = view.tree.memo("secret-liveness", ".", dict)
+    missing = [v for v in values if v not in known]
+    if missing:
+        known.update(check_tokens(missing, options.verify_url, options.verify_timeout))
+    return known
 
 
 class SecretRule(Rule):
@@ -41,25 +55,35 @@ class SecretRule(Rule):
     def check(self, view: EntryView) -> Iterator[Finding]:
         scan = entry_secrets(view)
         redactor = Redactor(scan.values())
-        for secret in scan.of_kinds(self.kinds):
-            yield from self._findings(secret, redactor)
+        mine = scan.of_kinds(self.kinds)
+        liveness = _liveness(view, mine)
+        for secret in mine:
+            yield from self._findings(secret, redactor, liveness.get(secret.value))
 
-    def _findings(self, secret: FoundSecret, redactor: Redactor) -> Iterator[Finding]:
+    def _findings(self, secret: FoundSecret, redactor: Redactor, liveness: Liveness | None) -> Iterator[Finding]:
         label = f"{secret.kind.label} {secret.redacted}, fingerprint {secret.fingerprint}"
+        if liveness is not None:
+            label += f", {liveness}"
         tree_paths = {p.location.path for p in secret.tree}
         first_added = {p.location.path: p for p in secret.history}
         for place in secret.tree:
             earlier = first_added.get(place.location.path)
-            yield self._finding(secret, place, redactor, f"{label} {_where(place)}", added=earlier)
+            yield self._finding(secret, place, redactor, f"{label} {_where(place)}", earlier, liveness)
         for place in secret.history:
             if place.location.path in tree_paths:
                 continue  # the tree finding at that path already names the commit that added it
             status = "removed in commit " + place.removed[:12] if place.removed else "still on a branch"
             message = f"{label} in git history only: added in commit {(place.added or '')[:12]}, {status}"
-            yield self._finding(secret, place, redactor, message, added=place)
+            yield self._finding(secret, place, redactor, message, place, liveness)
 
     def _finding(
-        self, secret: FoundSecret, place: Place, redactor: Redactor, message: str, added: Place | None
+        self,
+        secret: FoundSecret,
+        place: Place,
+        redactor: Redactor,
+        message: str,
+        added: Place | None,
+        liveness: Liveness | None,
     ) -> Finding:
         info = SecretInfo(
             kind=secret.kind.id,
@@ -69,6 +93,7 @@ class SecretRule(Rule):
             added_in=added.added if added else None,
             removed_in=added.removed if added else None,
             in_tree=bool(secret.tree),
+            liveness=liveness.status if liveness is not None else None,
         )
         evidence = _evidence(place.text, secret.value, redactor)
         return self.finding(

@@ -26,6 +26,8 @@ class SecretOptions:
     history: bool = True  # scan git history when the entry is a repository
     limits: Limits = field(default_factory=Limits)
     salt: str = field(default_factory=redact.default_salt)
+    verify_url: str | None = None  # --verify: ask this HuggingFace base URL whether tokens are live
+    verify_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
