@@ -19,6 +19,7 @@ def render(
 ) -> None:
     for report in result.entries:
         _entry(report, console, min_severity, show_suppressed)
+    _shared_secrets(result, console)
     _summary(result, console, min_severity)
 
 
@@ -42,6 +43,18 @@ def _entry(report: EntryReport, console: Console, min_severity: Severity, show_s
     if rest:
         console.print("  [bold]other files[/]")
         _findings(rest, console)
+    if report.secrets:
+        console.print(f"  [bold]secrets[/] {len(report.secrets)} distinct")
+        for secret in report.secrets:
+            places = ", ".join(secret.paths[:4]) + (
+                f" and {len(secret.paths) - 4} more" if len(secret.paths) > 4 else ""
+            )
+            console.print(
+                Text(
+                    f"    {secret.label} {secret.redacted} [{secret.fingerprint}] in {_LIVES[secret.lives]}: {places}",
+                    style="red",
+                )
+            )
     hidden = len(report.findings) - len(shown)
     if hidden:
         console.print(f"  [dim]{hidden} more below {min_severity.label} or suppressed (see --min-severity, JSON)[/]")
@@ -61,6 +74,22 @@ def _findings(findings: list[Finding], console: Console) -> None:
             line.append(f"  [suppressed: {f.suppressed.reason}]", style="dim")
         console.print(line)
         console.print(Text(f"           fix: {f.fix}", style="dim"))
+
+
+_LIVES = {"tree": "the tree only", "history": "git history only", "both": "the tree and git history"}
+
+
+def _shared_secrets(result: CheckResult, console: Console) -> None:
+    """Tokens copied across entries (starter code), once each, with every entry holding them."""
+    shared = result.shared_secrets()
+    if not shared:
+        return
+    console.print()
+    console.rule(Text(f"secrets shared by several entries ({len(shared)})", style="bold"), align="left")
+    for secret, names in shared:
+        console.print(Text(f"  {secret.label} {secret.redacted} [{secret.fingerprint}] in {len(names)} entries:"))
+        for name in names:
+            console.print(Text(f"    {name}", style="blue"))
 
 
 def _summary(result: CheckResult, console: Console, min_severity: Severity) -> None:

@@ -217,3 +217,18 @@ def test_baseline_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (root / "b.py").write_text(f"U = '{tokens.hf_token(RNG)}'\n")
     assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline)]) == EXIT_FINDINGS
     capsys.readouterr()
+
+
+def test_terminal_lists_secrets_per_entry_and_those_shared_across_entries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared, own = tokens.hf_token(RNG), tokens.hf_token(RNG)
+    archive = tmp_path / "archive"
+    write_tree(archive / "A100" / "alice" / "repo", {"start.sh": f"export HF_TOKEN={shared}\n"})
+    write_tree(archive / "4090" / "bob" / "repo", {"main.py": f"T = '{shared}'\nU = '{own}'\n"})
+    assert main(["check", str(archive), "--select", "secret"]) == EXIT_FINDINGS
+    out = " ".join(capsys.readouterr().out.split())
+    assert "secrets 2 distinct" in out and "secrets 1 distinct" in out
+    section = out.split("secrets shared by several entries (1)")[1]
+    assert "in 2 entries: 4090/bob/repo A100/alice/repo" in section or "in 2 entries: A100/alice/repo" in section
+    assert shared not in out and own not in out
