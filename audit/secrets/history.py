@@ -1,8 +1,9 @@
 """Secrets in a repository's history: every blob reachable from any ref, each distinct blob scanned once.
 
 One `git log --all --raw` pass (through GitPython) lists, commit by commit in date order, every path
-whose blob changed, with the old and new blob ids. The distinct new blobs are read once each through
-git's persistent `cat-file` process and scanned like files. The same log then tells, for each secret
+whose blob changed, with the old and new blob ids. The distinct new blobs are read once each, by two
+`cat-file --batch` processes fed their ids from a file (sizes first, then contents: no round trip per
+blob, nothing over the size limit read), and scanned like files. The same log then tells, for each secret
 and path, the commit that first put a blob holding it there and the commit that last took it out (a
 change to a blob without it, or a deletion); a secret still in the tree of some ref (a branch, a tag,
 a detached HEAD) has no removing commit, even when another branch removed it.
@@ -20,6 +21,7 @@ errors.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,8 +151,6 @@ def scan_history(root: Path, scanner: ContentScanner) -> HistoryScan:
         )
     except (GitError, OSError, ValueError) as exc:
         result.gaps.append(f"git could not read the history ({type(exc).__name__}): {_partial(result)}")
-    finally:
-        runner.clear_cache()
     return result
 
 
@@ -165,30 +165,81 @@ def _scan(runner: git.Git, scanner: ContentScanner, result: HistoryScan) -> None
         if change.new != _NULL and change.new not in first_path:
             first_path[change.new] = _path_text(change.path)
     limit = scanner.limits.max_file_bytes
-    by_blob: dict[str, list[Hit]] = {}
-    unreadable = 0
-    for blob, path in first_path.items():
-        try:
-            _, _, size = runner.get_object_header(blob)
-            data = None if size > limit else runner.get_object_data(blob)[3]
-        except (GitError, OSError, ValueError):
-            runner.clear_cache()  # a corrupt object can kill cat-file; the next blob gets a fresh one
-            unreadable += 1
-            if unreadable <= _MAX_BLOB_GAPS:
-                result.gaps.append(f"{path} (blob {blob[:12]}): missing or corrupt object, not scanned")
-            continue
-        if data is None:
+    sizes = _sizes(runner, list(first_path))
+    unreadable = [blob for blob in first_path if blob not in sizes]
+    wanted = []
+    for blob, size in sizes.items():
+        if size > limit:
+            path = first_path[blob]
             result.gaps.append(f"{path} (blob {blob[:12]}): {size // 1024} KiB is over the scan limit, not scanned")
+        else:
+            wanted.append(blob)
+    by_blob: dict[str, list[Hit]] = {}
+    for blob, data in _contents(runner, wanted):
+        if data is None:
+            unreadable.append(blob)
             continue
+        path = first_path[blob]
         scanned = scanner.scan(data, path)
         result.blobs += 1
         result.gaps.extend(f"{path} (blob {blob[:12]}): {gap.message}" for gap in scanned.gaps)
         if scanned.hits:
             by_blob[blob] = scanned.hits
-    if unreadable > _MAX_BLOB_GAPS:
-        result.gaps.append(f"{unreadable - _MAX_BLOB_GAPS} more missing or corrupt blobs, not scanned")
+    for blob in unreadable[:_MAX_BLOB_GAPS]:
+        result.gaps.append(f"{first_path[blob]} (blob {blob[:12]}): missing or corrupt object, not scanned")
+    if len(unreadable) > _MAX_BLOB_GAPS:
+        result.gaps.append(f"{len(unreadable) - _MAX_BLOB_GAPS} more missing or corrupt blobs, not scanned")
     if by_blob:
         result.hits.extend(_place(runner, changes, by_blob))
+
+
+def _sizes(runner: git.Git, blobs: list[str]) -> dict[str, int]:
+    """The size of every blob the repository has, in one `cat-file --batch-check` (missing ones left out)."""
+    with tempfile.TemporaryFile() as ids:
+        ids.write("".join(f"{blob}\n" for blob in blobs).encode("ascii"))
+        ids.seek(0)
+        out = runner.execute(["git", "cat-file", "--batch-check"], istream=ids, stdout_as_string=True)
+    assert isinstance(out, str)
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            sizes[parts[0]] = int(parts[2])
+    return sizes
+
+
+def _contents(runner: git.Git, blobs: list[str]) -> Iterator[tuple[str, bytes | None]]:
+    """Each blob's bytes, in order, streamed from one `cat-file --batch` that reads the ids from a file
+    (no round trip per blob); None for a blob git could not read. A corrupt object kills cat-file: the
+    blob is given up and a new cat-file takes the rest."""
+    pending = blobs
+    while pending:
+        done = 0
+        with tempfile.TemporaryFile() as ids:
+            ids.write("".join(f"{blob}\n" for blob in pending).encode("ascii"))
+            ids.seek(0)
+            process = runner.execute(["git", "cat-file", "--batch"], istream=ids, as_process=True)
+            proc = process.proc
+            assert proc is not None and proc.stdout is not None
+            stdout = proc.stdout
+            try:
+                for blob in pending:
+                    parts = stdout.readline().split()
+                    if len(parts) != 3:
+                        break  # "<id> missing" for an object that was there a moment ago, or cat-file died
+                    size = int(parts[2])
+                    data = stdout.read(size + 1)  # the content and a newline
+                    if len(data) != size + 1:
+                        break
+                    done += 1
+                    yield blob, data[:size]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        if done < len(pending):
+            yield pending[done], None
+        pending = pending[done + 1 :]
 
 
 def _changes(runner: git.Git) -> tuple[int, list[_Change]]:
