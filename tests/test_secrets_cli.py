@@ -232,3 +232,20 @@ def test_terminal_lists_secrets_per_entry_and_those_shared_across_entries(
     section = out.split("secrets shared by several entries (1)")[1]
     assert "in 2 entries: 4090/bob/repo A100/alice/repo" in section or "in 2 entries: A100/alice/repo" in section
     assert shared not in out and own not in out
+
+
+def test_scrub_never_writes_where_the_entry_config_points(tmp_path: Path) -> None:
+    value = tokens.hf_token(RNG)
+    root = write_tree(tmp_path / "entry", {"a.py": f"T = '{value}'\n"})
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "one")
+    outside = write_tree(tmp_path / "outside", {"keep.txt": "untouched\n"})
+    hooks = write_tree(tmp_path / "hooks", {"post-checkout": "#!/bin/sh\ntouch " + str(tmp_path / "ran") + "\n"})
+    (hooks / "post-checkout").chmod(0o755)
+    _git(root, "config", "core.worktree", str(outside))
+    _git(root, "config", "core.hooksPath", str(hooks))
+    assert main(["scrub", str(root), str(tmp_path / "copy")]) == EXIT_OK
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert not (tmp_path / "ran").exists()
+    assert value not in (tmp_path / "copy" / "a.py").read_text()

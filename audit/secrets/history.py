@@ -33,9 +33,11 @@ from audit.secrets.content import ContentScanner, Hit
 
 _NULL = "0" * 40
 _GITLINK = b"160000"
-_SAFE_ENV = {
+SAFE_GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
+    # a path that cannot exist, not os.devnull: run as root, a git that writes its global config would
+    # replace /dev/null with a regular file (seen on this machine)
+    "GIT_CONFIG_GLOBAL": "/nonexistent/repro-audit/gitconfig",
     "GIT_CONFIG_PARAMETERS": "",  # no `git -c` settings inherited from whatever runs the audit
     "GIT_CONFIG_COUNT": "3",  # these beat the repository's own config
     "GIT_CONFIG_KEY_0": "safe.directory",
@@ -138,7 +140,7 @@ def scan_history(root: Path, scanner: ContentScanner) -> HistoryScan:
     git_dir = git_dir.absolute()
     runner = git.Git(os.fspath(git_dir))
     runner.update_environment(
-        **_SAFE_ENV,
+        **SAFE_GIT_ENV,
         GIT_DIR=os.fspath(git_dir),
         GIT_COMMON_DIR=os.fspath(git_dir),
         GIT_OBJECT_DIRECTORY=os.fspath(git_dir / "objects"),

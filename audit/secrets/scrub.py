@@ -31,21 +31,13 @@ from typing import Any
 from audit.discover import find_entries
 from audit.secrets import redact
 from audit.secrets.catalog import DetectorSet
-from audit.secrets.history import find_git_dir
+from audit.secrets.history import SAFE_GIT_ENV, find_git_dir
 from audit.secrets.scan import EntrySecrets, FoundSecret, SecretOptions, scan_entry
 from audit.tree import EntryTree
 
 _PRIVATE_KEY_BLOCK = re.compile(
     rb"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.DOTALL
 )
-_HARDENED_GIT = {
-    "GIT_CONFIG_COUNT": "2",
-    "GIT_CONFIG_KEY_0": "core.fsmonitor",
-    "GIT_CONFIG_VALUE_0": "false",
-    "GIT_CONFIG_KEY_1": "core.hooksPath",
-    "GIT_CONFIG_VALUE_1": "/nonexistent/repro-audit/hooks",
-    "GIT_TERMINAL_PROMPT": "0",
-}
 
 
 class ScrubError(Exception):
@@ -208,9 +200,19 @@ def _rewrite_history(root: Path, secrets: list[FoundSecret], salt: str) -> str |
         return clean(message)
 
     work_dir = git_dir.parent if git_dir.name == ".git" else git_dir
+    # The repository is named explicitly, so its own `core.worktree` cannot send `reset --hard` outside the
+    # copy; its hooks, fsmonitor and transports are off, as for the history scan.
+    environment = {
+        **SAFE_GIT_ENV,
+        "GIT_CONFIG_COUNT": str(int(SAFE_GIT_ENV["GIT_CONFIG_COUNT"]) + 1),
+        f"GIT_CONFIG_KEY_{SAFE_GIT_ENV['GIT_CONFIG_COUNT']}": "core.hooksPath",
+        f"GIT_CONFIG_VALUE_{SAFE_GIT_ENV['GIT_CONFIG_COUNT']}": "/nonexistent/repro-audit/hooks",
+        "GIT_DIR": os.fspath(git_dir),
+        **({"GIT_WORK_TREE": os.fspath(work_dir)} if git_dir.name == ".git" else {}),
+    }
     args = filter_repo.FilteringOptions.parse_args(["--force", "--quiet"])
     try:
-        with _in_folder(work_dir), _environment(_HARDENED_GIT), contextlib.redirect_stdout(io.StringIO()):
+        with _in_folder(work_dir), _environment(environment), contextlib.redirect_stdout(io.StringIO()):
             filter_repo.RepoFilter(args, blob_callback=blob_callback, message_callback=message_callback).run()
     except SystemExit as exc:  # filter-repo reports fatal problems by exiting
         return f"git-filter-repo stopped: {exc.code}"
