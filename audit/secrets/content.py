@@ -85,6 +85,7 @@ class BlobScan:
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _TEXT_SNIFF = 8192
 _RUN_LIMIT = 4096
+_KEY_BLOCK_LINES = 400  # an 8192-bit RSA key in PEM is about 100 lines
 _PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09}
 # A fixed-length token directly followed by one more letter: in a binary, that letter is framing.
 _FRAMED = re.compile(r"((?:hf_|api_org_)[A-Za-z0-9]{34})([A-Za-z0-9])(?![A-Za-z0-9_])")
@@ -171,7 +172,8 @@ class ContentScanner:
         hits: list[Hit] = []
         for number, detectors in wanted:
             line = lines[number - 1].rstrip("\r")
-            hits.extend(self._scan_line(line, number, lines, name, detectors))
+            for hit in self._scan_line(line, number, lines, name, detectors):
+                hits.append(_whole_key(hit, lines) if hit.kind.id == "private-key" else hit)
         return hits
 
     def _candidate_lines(self, lowered: bytes) -> list[tuple[int, tuple[int, ...]]]:
@@ -377,6 +379,17 @@ def _filtered(detector: Detector, secret: str, line: str) -> bool:
     if kind.entropy:
         return is_sequential_string(secret) or is_potential_uuid(secret) or is_likely_id_string(secret, line)
     return False
+
+
+def _whole_key(hit: Hit, lines: list[str]) -> Hit:
+    """A private key is the whole block, not the header detect-secrets reports: two keys of one type must
+    not share a fingerprint, and the block is what must not leak."""
+    start = (hit.line or 1) - 1
+    for index in range(start, min(len(lines), start + _KEY_BLOCK_LINES)):
+        if "-----END" in lines[index] and "PRIVATE KEY" in lines[index]:
+            block = "\n".join(line.rstrip("\r") for line in lines[start : index + 1])
+            return Hit(hit.kind, block, hit.text, hit.line, hit.cell, hit.output, hit.offset, hit.member)
+    return hit
 
 
 def _anchor_positions(lowered: bytes, anchors: tuple[bytes, ...]) -> list[int]:

@@ -213,3 +213,13 @@ def test_scan_gap_for_a_shallow_clone(tmp_path: Path) -> None:
     )
     findings = caught(tmp_path / "shallow", {}, "RA911")
     assert any("shallow" in f.message for f in findings)
+
+
+def test_two_private_keys_of_one_type_are_two_secrets(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {
+        "deploy_key": tokens.private_key_block(RNG),
+        "keys/other": "\n" + tokens.private_key_block(RNG),
+    }
+    findings = caught(tmp_path, files, "RA907")
+    assert sorted((f.location.path, f.location.line) for f in findings) == [("deploy_key", 1), ("keys/other", 2)]
+    assert len({f.secret.fingerprint for f in findings if f.secret}) == 2
