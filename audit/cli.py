@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these rules: ids, id prefixes or families, comma-separated (e.g. RA2,host-local)",
     )
     check.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="RULES",
+        help="skip these rules (ids, id prefixes or families, comma-separated), on top of the config's ignore",
+    )
+    check.add_argument(
         "--isolated",
         action="store_true",
         help="ignore [tool.repro-audit] and inline suppressions found in the audited trees (organizers' mode)",
@@ -227,6 +234,10 @@ class _OutputAction(argparse.Action):
         setattr(namespace, self.dest, pairs)
 
 
+def _selectors(items: list[str]) -> tuple[str, ...]:
+    return tuple(s.strip() for item in items for s in item.split(",") if s.strip())
+
+
 def _byte_count(text: str) -> int:
     try:
         value = int(text)
@@ -289,7 +300,8 @@ def _run(argv: list[str]) -> int:
     options = CheckOptions(
         fail_on=args.fail_on,
         config_file=args.config,
-        select=tuple(s.strip() for item in args.select for s in item.split(",") if s.strip()),
+        select=_selectors(args.select),
+        ignore=_selectors(args.ignore),
         isolated=args.isolated,
         jobs=max(0, args.jobs),
         entropy=args.entropy,

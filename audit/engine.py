@@ -39,6 +39,7 @@ class CheckOptions:
     fail_on: Severity | None = None  # None: the config's, else high
     config_file: Path | None = None  # applies to every entry instead of their own pyproject.toml
     select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()  # added to the config's `ignore`
     isolated: bool = False  # ignore configs and inline suppressions found in the audited trees
     jobs: int = 0  # 0: one per CPU (at most the number of entries)
     rules: tuple[Rule, ...] = field(default_factory=lambda: tuple(REGISTRY))
@@ -131,7 +132,13 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
 def _selected(rule: Rule, config: Config, options: CheckOptions) -> bool:
     opted_in = (ENTROPY_RULE,) if options.entropy else ()
     return policy.rule_selected(
-        config, rule.id, rule.family, options.select, enabled_by_default=rule.enabled_by_default, opted_in=opted_in
+        config,
+        rule.id,
+        rule.family,
+        options.select,
+        enabled_by_default=rule.enabled_by_default,
+        opted_in=opted_in,
+        cli_ignore=options.ignore,
     )
 
 

@@ -29,6 +29,7 @@ def rule_selected(
     *,
     enabled_by_default: bool = True,
     opted_in: Iterable[str] = (),
+    cli_ignore: Iterable[str] = (),
 ) -> bool:
     """Whether a rule runs. A rule that is off by default runs only when named by its exact id in a
     selection, or turned on by a flag (`opted_in`, e.g. `--entropy`); a family or prefix does not."""
@@ -37,7 +38,7 @@ def rule_selected(
         return False
     if select and rule_id not in tuple(opted_in) and not any(selector_matches(s, rule_id, family) for s in select):
         return False
-    return not any(selector_matches(s, rule_id, family) for s in config.ignore)
+    return not any(selector_matches(s, rule_id, family) for s in (*config.ignore, *cli_ignore))
 
 
 def apply(

@@ -250,3 +250,13 @@ def test_fail_on_from_the_repositorys_own_config(tmp_path: Path) -> None:
     assert main(["check", str(root)]) == EXIT_FINDINGS
     assert main(["check", str(root), "--fail-on", "high"]) == EXIT_OK  # the command line wins
     assert main(["check", str(root), "--isolated"]) == EXIT_OK  # the tree's config is not read
+
+
+def test_ignore_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_tree(tmp_path / "e", {"Dockerfile": UNPINNED})
+    assert main(["check", str(root), "--format", "json"]) == EXIT_FINDINGS
+    everything = {f["rule"] for e in _json(capsys)["entries"] for f in e["findings"]}
+    assert {"RA102", "RA201"} <= everything
+    assert main(["check", str(root), "--ignore", "install", "--ignore", "RA102", "--format", "json"]) == EXIT_OK
+    left = {f["rule"] for e in _json(capsys)["entries"] for f in e["findings"]}
+    assert "RA201" not in left and "RA102" not in left
