@@ -13,6 +13,7 @@ asked for (`--entropy`): on real entries they produced thousands of false hits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -106,6 +107,7 @@ class DetectorSet:
     anchors: tuple[bytes, ...]  # of the detectors that have anchors
     every_line: bool  # some detector has no anchor (entropy): every line of a text is a candidate
     owners: dict[bytes, tuple[int, ...]]  # anchor -> indexes of the detectors it belongs to
+    pattern: re.Pattern[bytes] | None  # every anchor, as one pattern factored by common prefixes
 
     @property
     def kinds(self) -> tuple[Kind, ...]:
@@ -134,9 +136,30 @@ def _build(kind_ids: tuple[str, ...]) -> DetectorSet:
     for index, detector in enumerate(detectors):
         for anchor in detector.kind.anchors or ():
             owners.setdefault(anchor.encode("ascii"), []).append(index)
+    for anchor in owners:  # a match of "abcd" is also a match of an anchor "ab" at the same place
+        for shorter in owners:
+            if shorter != anchor and anchor.startswith(shorter):
+                owners[anchor] = sorted({*owners[anchor], *owners[shorter]})
     return DetectorSet(
         detectors,
         tuple(sorted(owners)),
         any(d.kind.anchors is None for d in detectors),
         {anchor: tuple(indexes) for anchor, indexes in owners.items()},
+        re.compile(_factored(sorted(owners))) if owners else None,
     )
+
+
+def _factored(anchors: list[bytes]) -> bytes:
+    """One alternation of literals, grouped by common prefix (`gh(?:o_|p_|...)`): the regular expression
+    engine then tries one branch per first byte instead of every anchor, about twice as fast as a
+    `bytes.find` pass per anchor on a large blob."""
+    if anchors == [b""]:
+        return b""
+    by_first: dict[bytes, list[bytes]] = {}
+    optional = b"" in anchors
+    for anchor in anchors:
+        if anchor:
+            by_first.setdefault(anchor[:1], []).append(anchor[1:])
+    branches = [re.escape(first) + _factored(sorted(rests)) for first, rests in sorted(by_first.items())]
+    body = branches[0] if len(branches) == 1 and not optional else b"(?:" + b"|".join(branches) + b")"
+    return body + (b"?" if optional else b"")

@@ -151,24 +151,32 @@ class ContentScanner:
                     out.hits.extend(_in_member(self._scan_lines(text, name, lowered), member))
                 return
         lowered = data.lower()  # ASCII only: offsets and line breaks stay where they are
-        if not self.detectors.candidate(lowered):
+        # One search per anchor gives both the verdict (nothing found: done) and where to look.
+        found = _anchor_hits(lowered, self.detectors.pattern)
+        if not found and not self.detectors.every_line:
             return
         text = _decode_text(data)
         if text is None:
-            out.hits.extend(self._scan_binary(data, lowered, name, member))
+            out.hits.extend(self._scan_binary(data, found, name, member))
         else:
-            out.hits.extend(_in_member(self._scan_lines(text, name, lowered), member))
+            out.hits.extend(_in_member(self._scan_lines(text, name, lowered, found), member))
 
     # ---- text ------------------------------------------------------------------------------------
 
-    def _scan_lines(self, text: str, name: str, lowered: bytes | None = None) -> list[Hit]:
+    def _scan_lines(
+        self, text: str, name: str, lowered: bytes | None = None, found: list[tuple[int, bytes]] | None = None
+    ) -> list[Hit]:
+        """Secrets in a text; `lowered` is its UTF-8 bytes lowercased and `found` the anchors found in
+        them, when the caller already has them."""
         lines = text.split("\n")
         if self.detectors.every_line:
             wanted: Iterable[tuple[int, tuple[int, ...] | None]] = ((n, None) for n in range(1, len(lines) + 1))
         else:
             if lowered is None:
                 lowered = text.encode("utf-8", "surrogatepass").lower()
-            wanted = self._candidate_lines(lowered)
+            if found is None:
+                found = _anchor_hits(lowered, self.detectors.pattern)
+            wanted = self._candidate_lines(lowered, found)
         hits: list[Hit] = []
         for number, detectors in wanted:
             line = lines[number - 1].rstrip("\r")
@@ -176,16 +184,9 @@ class ContentScanner:
                 hits.append(_whole_key(hit, lines) if hit.kind.id == "private-key" else hit)
         return hits
 
-    def _candidate_lines(self, lowered: bytes) -> list[tuple[int, tuple[int, ...]]]:
+    def _candidate_lines(self, lowered: bytes, found: list[tuple[int, bytes]]) -> list[tuple[int, tuple[int, ...]]]:
         """Each line holding an anchor, with the detectors whose anchors it holds (ascending lines)."""
         owners = self.detectors.owners
-        found: list[tuple[int, bytes]] = []
-        for anchor in self.detectors.anchors:
-            position = lowered.find(anchor)
-            while position != -1:
-                found.append((position, anchor))
-                position = lowered.find(anchor, position + 1)
-        found.sort()
         lines: dict[int, set[int]] = {}
         line, previous = 1, 0
         for position, anchor in found:
@@ -233,10 +234,10 @@ class ContentScanner:
 
     # ---- binaries --------------------------------------------------------------------------------
 
-    def _scan_binary(self, data: bytes, lowered: bytes, name: str, member: str | None) -> list[Hit]:
+    def _scan_binary(self, data: bytes, found: list[tuple[int, bytes]], name: str, member: str | None) -> list[Hit]:
         hits: list[Hit] = []
         seen_runs: set[int] = set()
-        for position in _anchor_positions(lowered, self.detectors.anchors):
+        for position, _anchor in found:
             start, end = _printable_run(data, position)
             if start in seen_runs or end - start < 8:
                 continue
@@ -392,15 +393,16 @@ def _whole_key(hit: Hit, lines: list[str]) -> Hit:
     return hit
 
 
-def _anchor_positions(lowered: bytes, anchors: tuple[bytes, ...]) -> list[int]:
-    positions = []
-    for anchor in anchors:
-        found = lowered.find(anchor)
-        while found != -1:
-            positions.append(found)
-            found = lowered.find(anchor, found + 1)
-    positions.sort()
-    return positions
+def _anchor_hits(lowered: bytes, pattern: re.Pattern[bytes] | None) -> list[tuple[int, bytes]]:
+    """Every (position, anchor) in a lowercased blob, by position, overlapping ones included."""
+    found: list[tuple[int, bytes]] = []
+    if pattern is None:
+        return found
+    match = pattern.search(lowered)
+    while match is not None:
+        found.append((match.start(), match.group()))
+        match = pattern.search(lowered, match.start() + 1)
+    return found
 
 
 def _printable_run(data: bytes, position: int) -> tuple[int, int]:
