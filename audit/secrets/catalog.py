@@ -136,10 +136,10 @@ def _build(kind_ids: tuple[str, ...]) -> DetectorSet:
     for index, detector in enumerate(detectors):
         for anchor in detector.kind.anchors or ():
             owners.setdefault(anchor.encode("ascii"), []).append(index)
-    for anchor in owners:  # a match of "abcd" is also a match of an anchor "ab" at the same place
+    for key in owners:  # a match of "abcd" is also a match of an anchor "ab" at the same place
         for shorter in owners:
-            if shorter != anchor and anchor.startswith(shorter):
-                owners[anchor] = sorted({*owners[anchor], *owners[shorter]})
+            if shorter != key and key.startswith(shorter):
+                owners[key] = sorted({*owners[key], *owners[shorter]})
     return DetectorSet(
         detectors,
         tuple(sorted(owners)),
