@@ -8,6 +8,7 @@ crash log), no entry found is 3, Ctrl-C is 130. The exit codes are a documented 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import io
 import os
 import sys
@@ -27,6 +28,10 @@ from audit.discover import DiscoveryError
 from audit.engine import CheckOptions, run_check
 from audit.model import CheckResult, Severity
 from audit.rules import REGISTRY
+from audit.runner.run import RunError, RunOptions
+from audit.runner.run import run as run_batch
+from audit.runner.stages import STAGES, RunContext
+from audit.runner.state import State, StateError
 from audit.secrets.catalog import select as select_detectors
 from audit.secrets.content import Limits
 from audit.secrets.redact import default_salt
@@ -34,9 +39,11 @@ from audit.secrets.scan import SecretOptions
 from audit.secrets.scrub import ScrubError, run_scrub
 from audit.secrets.verify import DEFAULT_BASE_URL as DEFAULT_VERIFY_URL
 from audit.secrets.verify import VerifyConfigError, check_base_url
-from reports import json_v1, scrub_report, terminal
+from reports import json_v1, run_report, scrub_report, terminal
 from reports.guard import guard
+from reports.progress import LiveProgress, PlainProgress
 
+STAGE_NAMES = [stage.name for stage in STAGES]
 EXIT_OK = 0
 """Nothing at or above --fail-on."""
 EXIT_FINDINGS = 1
@@ -201,6 +208,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scrub.add_argument("--json", type=Path, metavar="FILE", help="also write what was done as JSON")
 
+    run = commands.add_parser(
+        "run",
+        help="batch audit: every entry of a folder, archive or manifest through every stage, resumable",
+        description=(
+            "Ingest SOURCE (a submission or archive folder, a .zip/.tar.* archive, or a .tsv/.csv manifest of git "
+            "URLs) into --out DIR and run every stage on every entry; state lives in DIR/state.sqlite, so running "
+            "again resumes. Exit codes: 0 every stage passed, 1 some stage failed or errored (after all entries "
+            "ran), 2 usage or internal error, 3 no entry found, 130 interrupted (resumable)."
+        ),
+    )
+    run.add_argument("source", type=Path, metavar="SOURCE", help="folder, archive (.zip, .tar.*) or manifest")
+    run.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder (created; reused to resume)")
+    run.add_argument("--jobs", type=int, default=0, metavar="N", help="entries in parallel (default: one per CPU)")
+    run.add_argument(
+        "--rerun", action="append", default=[], choices=STAGE_NAMES, help="run this stage again even if finished"
+    )
+    run.add_argument(
+        "--entries", action="append", default=[], metavar="PATTERN", help="only entries whose name matches (glob)"
+    )
+    run.add_argument(
+        "--fail-on",
+        type=_severity,
+        default=Severity.HIGH,
+        metavar="SEVERITY",
+        help="a static finding at or above this severity fails the entry's static stage (default: high)",
+    )
+    run.add_argument("--isolated", action="store_true", help="ignore the entries' own configs and inline pragmas")
+    run.add_argument("--entropy", action="store_true", help="also run the high-entropy secret detectors")
+    run.add_argument("--no-history", dest="history", action="store_false", help="do not scan git history")
+    run.add_argument("--clone-timeout", type=float, default=600.0, metavar="SECONDS", help="per clone (default: 600)")
+    run.add_argument("--plain", action="store_true", help="a line per stage instead of a live display")
+
+    report = commands.add_parser(
+        "report",
+        help="re-render a run's reports from its state, without running anything",
+        description="Write DIR/entries/<name>/report.{json,md} and DIR/summary.{json,md} from DIR/state.sqlite.",
+    )
+    report.add_argument("out", type=Path, metavar="DIR", help="a folder written by `repro-audit run`")
+
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
     return parser
@@ -265,7 +311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("repro-audit: interrupted")
         return EXIT_INTERRUPTED
-    except (UsageError, ConfigError, DiscoveryError, BaselineError, ScrubError, VerifyConfigError) as exc:
+    except (
+        UsageError,
+        ConfigError,
+        DiscoveryError,
+        BaselineError,
+        ScrubError,
+        VerifyConfigError,
+        RunError,
+        StateError,
+    ) as exc:
         stderr.print(f"repro-audit: error: {exc}", markup=False)
         return EXIT_ERROR
     except OSError as exc:
@@ -288,6 +343,10 @@ def _run(argv: list[str]) -> int:
         return _rules(args.rule)
     if args.command == "scrub":
         return _scrub(args)
+    if args.command == "run":
+        return _run_batch(args)
+    if args.command == "report":
+        return _report(args.out)
     if args.command != "check":
         parser.print_help()
         return EXIT_ERROR
@@ -325,6 +384,64 @@ def _run(argv: list[str]) -> int:
     for fmt, output in destinations:
         _emit(result, fmt, output, args.min_severity, args.show_suppressed)
     return EXIT_FINDINGS if result.failing() else EXIT_OK
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    check = CheckOptions(isolated=args.isolated, entropy=args.entropy, history=args.history, jobs=1)
+    context = RunContext(
+        run_dir=args.out.resolve(), check=check, fail_on=args.fail_on, clone_timeout=max(1.0, args.clone_timeout)
+    )
+    options = RunOptions(
+        out=args.out,
+        jobs=max(0, args.jobs),
+        rerun=tuple(args.rerun),
+        entries=tuple(args.entries),
+        context=context,
+    )
+    console = Console(stderr=True, highlight=False)
+    live = console.is_terminal and not args.plain
+    progress = LiveProgress(console) if live else PlainProgress(console)
+    try:
+        result = run_batch(args.source, options, progress)
+    finally:
+        if isinstance(progress, LiveProgress):
+            progress.stop()
+    try:
+        entries = result.state.entries()
+        if not entries:
+            console.print(f"repro-audit: no submission found in {args.source}", markup=False)
+            return EXIT_NO_ENTRIES
+        run_report.write_all(result.state, args.out)
+        stages = result.state.stages()
+    finally:
+        result.state.close()
+    failed = [s for s in stages if s.status in ("failed", "errored") and _wanted_entry(s.entry, options.entries)]
+    console.print(
+        f"repro-audit: {len(entries)} entries, {result.ran} stage run(s) now; reports in {args.out}/summary.md",
+        markup=False,
+    )
+    if result.interrupted:
+        console.print("repro-audit: interrupted; run the same command again to resume", markup=False)
+        return EXIT_INTERRUPTED
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _wanted_entry(name: str, patterns: tuple[str, ...]) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _report(out: Path) -> int:
+    if not (out / "state.sqlite").is_file():
+        raise UsageError(f"{out} holds no run (no state.sqlite): give the --out folder of `repro-audit run`")
+    state = State(out / "state.sqlite")
+    try:
+        written = run_report.write_all(state, out)
+    finally:
+        state.close()
+    Console(stderr=True, highlight=False).print(
+        f"repro-audit: wrote {len(written)} report file(s) in {out}", markup=False
+    )
+    return EXIT_OK
 
 
 def _scrub(args: argparse.Namespace) -> int:

@@ -12,12 +12,12 @@ Fields are only ever added within a schema version; removals or meaning changes 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
 from audit import __version__
-from audit.model import CheckResult, EntryReport, Finding, Location, SecretSummary, Severity
+from audit.model import CheckResult, EntryReport, SecretSummary, Severity
+from audit.serialize import finding_dict
 
 SCHEMA_VERSION = 1
 
@@ -79,40 +79,4 @@ def _secret_summary(secret: SecretSummary) -> dict[str, Any]:
         "redacted": secret.redacted,
         "lives": secret.lives,
         "paths": list(secret.paths),
-    }
-
-
-def _location(location: Location) -> dict[str, Any]:
-    """The optional parts of a location, only those that are set."""
-    parts = {
-        "member": location.member,
-        "cell": location.cell,
-        "output": location.output,
-        "offset": location.offset,
-        "commit": location.commit,
-    }
-    return {key: value for key, value in parts.items() if value is not None}
-
-
-def finding_dict(finding: Finding) -> dict[str, Any]:
-    return {
-        "rule": finding.rule,
-        "name": finding.name,
-        "family": finding.family,
-        "severity": finding.severity.label,
-        "confidence": finding.confidence.label,
-        "message": finding.message,
-        "path": finding.location.path,
-        "line": finding.location.line,
-        **_location(finding.location),
-        "target": finding.target,
-        "fix": finding.fix,
-        "evidence": finding.evidence,
-        "related": [{"path": loc.path, "line": loc.line, **_location(loc)} for loc in finding.related],
-        "suppressed": (
-            None
-            if finding.suppressed is None
-            else {"kind": finding.suppressed.kind, "reason": finding.suppressed.reason}
-        ),
-        **({"secret": dataclasses.asdict(finding.secret)} if finding.secret is not None else {}),
     }

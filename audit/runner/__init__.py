@@ -1,0 +1,1 @@
+"""Batch runs (`repro-audit run`): entries from a source, stages per entry, state in SQLite, resumable."""

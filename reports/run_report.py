@@ -1,0 +1,236 @@
+"""The reports of a run, rendered from its state alone (`repro-audit report DIR` calls only this).
+
+Per entry: `DIR/entries/<name>/report.json` and `report.md` (stages with status, reason and times; the
+findings grouped by severity; the secrets). For the batch: `DIR/summary.json` and `DIR/summary.md`
+(entries per stage status, findings per rule family and severity, entries ranked by problems, and what
+the source itself could not provide). Every text passes through the secret guard before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit import __version__
+from audit.model import Severity
+from audit.runner.state import EntryRow, StageRow, State
+from reports.guard import guard
+
+SCHEMA_VERSION = 1
+_SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
+_WEIGHT = {"high": 1000, "medium": 30, "low": 1, "info": 0}
+
+
+@dataclass(frozen=True)
+class EntryDocument:
+    name: str
+    document: dict[str, Any]
+
+
+def write_all(state: State, run_dir: Path) -> list[Path]:
+    """Every report of the run, from the state; returns the files written."""
+    written = []
+    documents = [entry_document(state, entry) for entry in state.entries()]
+    for doc in documents:
+        folder = run_dir / "entries" / doc.name
+        folder.mkdir(parents=True, exist_ok=True)
+        written.append(_write(folder / "report.json", json.dumps(doc.document, indent=2, ensure_ascii=False) + "\n"))
+        written.append(_write(folder / "report.md", entry_markdown(doc.document)))
+    summary = summary_document(state, [d.document for d in documents])
+    written.append(_write(run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"))
+    written.append(_write(run_dir / "summary.md", summary_markdown(summary)))
+    return written
+
+
+def entry_document(state: State, entry: EntryRow) -> EntryDocument:
+    stages = state.stages(entry.name)
+    findings = state.findings(entry.name)
+    static = next((s for s in stages if s.stage == "static"), None)
+    static_data = static.data if static is not None else {}
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "repro-audit", "version": __version__},
+        "name": entry.name,
+        "track": entry.track,
+        "source": {"kind": entry.source_kind, "where": entry.source},
+        "path": entry.path,
+        "commit": entry.data.get("commit"),
+        "pinned": entry.data.get("pinned"),
+        "targets": static_data.get("targets", []),
+        "bot_dockerfile": static_data.get("bot_dockerfile"),
+        "stages": [_stage(s) for s in stages],
+        "counts": _counts(findings),
+        "findings": findings,
+        "secrets": static_data.get("secrets", []),
+    }
+    return EntryDocument(entry.name, document)
+
+
+def _stage(row: StageRow) -> dict[str, Any]:
+    return {
+        "stage": row.stage,
+        "status": row.status,
+        "reason": row.reason,
+        "started": row.started,
+        "ended": row.ended,
+        "seconds": _seconds(row),
+        "attempts": row.attempts,
+        "host": row.host,
+    }
+
+
+def _seconds(row: StageRow) -> float | None:
+    from datetime import datetime
+
+    if not row.started or not row.ended:
+        return None
+    return round((datetime.fromisoformat(row.ended) - datetime.fromisoformat(row.started)).total_seconds(), 3)
+
+
+def _counts(findings: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(_SEVERITIES, 0)
+    for finding in findings:
+        if finding.get("suppressed") is None:
+            counts[finding["severity"]] += 1
+    counts["suppressed"] = sum(1 for f in findings if f.get("suppressed") is not None)
+    return counts
+
+
+def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    per_stage: dict[str, Counter[str]] = {}
+    for row in state.stages():
+        per_stage.setdefault(row.stage, Counter())[row.status] += 1
+    families: dict[str, Counter[str]] = {}
+    for entry in entries:
+        for finding in entry["findings"]:
+            if finding.get("suppressed") is None:
+                families.setdefault(finding["family"], Counter())[finding["severity"]] += 1
+    ranked = sorted(entries, key=lambda e: (-_problem_score(e), e["name"]))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "repro-audit", "version": __version__},
+        "entries": len(entries),
+        "stages": {stage: dict(sorted(c.items())) for stage, c in per_stage.items()},
+        "families": {family: {s: c.get(s, 0) for s in _SEVERITIES} for family, c in sorted(families.items())},
+        "ranking": [
+            {
+                "name": e["name"],
+                "track": e["track"],
+                "counts": e["counts"],
+                "stages": {s["stage"]: s["status"] for s in e["stages"]},
+            }
+            for e in ranked
+        ],
+        "sources": state.sources(),
+    }
+
+
+def _problem_score(entry: dict[str, Any]) -> int:
+    failed = sum(1 for s in entry["stages"] if s["status"] in ("failed", "errored"))
+    weighted = sum(_WEIGHT.get(key, 0) * int(count) for key, count in entry["counts"].items())
+    return failed * 100_000 + weighted
+
+
+# ---- Markdown ---------------------------------------------------------------------------------------
+
+
+def entry_markdown(doc: dict[str, Any]) -> str:
+    lines = [f"# {_md(doc['name'])}", ""]
+    source = doc["source"]
+    lines.append(f"- track: {doc['track'] or 'unknown'}")
+    lines.append(f"- source: {source['kind']} `{_code(source['where'])}`")
+    if doc.get("commit"):
+        pinned = "pinned by the manifest" if doc.get("pinned") else "NOT pinned: the default branch's head"
+        lines.append(f"- commit: `{doc['commit']}` ({pinned})")
+    if doc.get("bot_dockerfile"):
+        lines.append(f"- Dockerfile the competition's bot would have built: `{_code(doc['bot_dockerfile'])}`")
+    counts = doc["counts"]
+    lines.append(
+        "- findings: " + ", ".join(f"{counts[s]} {s}" for s in _SEVERITIES) + f", {counts['suppressed']} suppressed"
+    )
+    lines += ["", "## Stages", "", "| stage | status | seconds | reason |", "|---|---|---|---|"]
+    for stage in doc["stages"]:
+        seconds = "" if stage["seconds"] is None else f"{stage['seconds']:.2f}"
+        lines.append(f"| {stage['stage']} | {stage['status']} | {seconds} | {_md(stage['reason'] or '')} |")
+    if doc["targets"]:
+        lines += ["", "## Build targets", ""]
+        for target in doc["targets"]:
+            lines.append(
+                f"- `{_code(target['dockerfile'])}`: {target['role']} ({_md(target['role_reason'])}; "
+                f"context `{_code(target['context'])}`)"
+            )
+    for severity in _SEVERITIES:
+        found = [f for f in doc["findings"] if f["severity"] == severity and f.get("suppressed") is None]
+        if found:
+            lines += ["", f"## {severity.capitalize()} ({len(found)})", ""]
+            lines += [_finding_line(f) for f in found]
+    suppressed = [f for f in doc["findings"] if f.get("suppressed") is not None]
+    if suppressed:
+        lines += ["", f"## Suppressed ({len(suppressed)})", ""]
+        lines += [_finding_line(f) + f" — {_md(f['suppressed']['reason'])}" for f in suppressed]
+    if doc["secrets"]:
+        lines += ["", f"## Secrets ({len(doc['secrets'])} distinct)", ""]
+        for secret in doc["secrets"]:
+            lines.append(
+                f"- {secret['kind']} `{secret['redacted']}` [{secret['fingerprint']}], in {secret['lives']}: "
+                + ", ".join(f"`{_code(p)}`" for p in secret["paths"])
+            )
+    if not doc["findings"]:
+        lines += ["", "Nothing found."]
+    return "\n".join(lines) + "\n"
+
+
+def _finding_line(finding: dict[str, Any]) -> str:
+    where = finding["path"] + (f":{finding['line']}" if finding.get("line") else "")
+    return f"- **{finding['rule']}** `{_code(where)}`: {_md(finding['message'])}"
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    lines = ["# Run summary", "", f"{summary['entries']} entries.", "", "## Stages", ""]
+    statuses = sorted({status for counts in summary["stages"].values() for status in counts})
+    lines += ["| stage | " + " | ".join(statuses) + " |", "|---|" + "---|" * len(statuses)]
+    for stage, counts in summary["stages"].items():
+        lines.append(f"| {stage} | " + " | ".join(str(counts.get(s, 0)) for s in statuses) + " |")
+    lines += ["", "## Findings per family", "", "| family | " + " | ".join(_SEVERITIES) + " |"]
+    lines.append("|---|" + "---|" * len(_SEVERITIES))
+    for family, counts in summary["families"].items():
+        lines.append(f"| {family} | " + " | ".join(str(counts[s]) for s in _SEVERITIES) + " |")
+    lines += ["", "## Entries, most problems first", "", "| entry | track | stages | " + " | ".join(_SEVERITIES) + " |"]
+    lines.append("|---|---|---|" + "---|" * len(_SEVERITIES))
+    for entry in summary["ranking"]:
+        stages = ", ".join(f"{k} {v}" for k, v in entry["stages"].items())
+        counts = entry["counts"]
+        lines.append(
+            f"| {_md(entry['name'])} | {entry['track'] or ''} | {stages} | "
+            + " | ".join(str(counts[s]) for s in _SEVERITIES)
+            + " |"
+        )
+    problems = [p for source in summary["sources"] for p in source["data"].get("problems", [])]
+    refused = [r for source in summary["sources"] for r in source["data"].get("refused", [])]
+    if problems or refused:
+        lines += ["", "## Source problems", ""]
+        lines += [f"- manifest line {p['line']}: {_md(p['message'])}" for p in problems]
+        lines += [f"- archive member `{_code(r['member'])}` refused: {_md(r['reason'])}" for r in refused]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _write(path: Path, text: str) -> Path:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", errors="backslashreplace", dir=path.parent, delete=False, prefix=".tmp-"
+    ) as handle:
+        handle.write(guard(text))
+    os.replace(handle.name, path)
+    return path

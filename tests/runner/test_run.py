@@ -1,0 +1,166 @@
+"""`repro-audit run` and `repro-audit report`: stages per entry, state in SQLite, resume, reports.
+
+The kill test runs the real command in a subprocess, SIGKILLs it in the middle, runs it again, and checks
+that no finished stage ran twice and every report is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from audit.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NO_ENTRIES, EXIT_OK, main
+from tests.helpers import write_tree
+
+PINNED = "FROM python:3.11-slim@sha256:" + "a" * 64 + '\nCMD ["python", "main.py"]\n'
+UNPINNED = "FROM python:3.11\nRUN pip install transformers\n"
+
+
+def _archive(root: Path, count: int, dockerfile: str = PINNED) -> Path:
+    for index in range(count):
+        track = "A100" if index % 2 else "4090"
+        write_tree(root / track / f"user{index:03d}" / "repo", {"Dockerfile": dockerfile, "main.py": "print(1)\n"})
+    return root
+
+
+def _stages(out: Path) -> dict[tuple[str, str], tuple[str, int, str | None]]:
+    with sqlite3.connect(out / "state.sqlite") as db:
+        rows = db.execute("SELECT entry, stage, status, attempts, ended FROM stages").fetchall()
+    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+
+
+def test_folder_run_writes_entry_and_batch_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _archive(tmp_path / "archive", 3)
+    write_tree(source / "A100" / "bad" / "repo", {"Dockerfile": UNPINNED})
+    out = tmp_path / "run"
+    assert main(["run", str(source), "--out", str(out), "--jobs", "2"]) == EXIT_FINDINGS
+    stages = _stages(out)
+    assert stages[("A100/bad/repo", "static")][0] == "failed"
+    assert stages[("4090/user000/repo", "static")][0] == "passed"
+    assert all(status == "passed" for (_e, stage), (status, _a, _t) in stages.items() if stage == "ingest")
+    report = json.loads((out / "entries" / "A100" / "bad" / "repo" / "report.json").read_text())
+    assert report["name"] == "A100/bad/repo" and report["track"] == "A100"
+    assert [s["stage"] for s in report["stages"]] == ["ingest", "static"]
+    assert report["bot_dockerfile"] == "Dockerfile"
+    assert {f["rule"] for f in report["findings"]} >= {"RA102", "RA201"}
+    assert "## High" in (out / "entries" / "A100" / "bad" / "repo" / "report.md").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["entries"] == 4
+    assert summary["stages"]["static"] == {"failed": 1, "passed": 3}
+    assert summary["ranking"][0]["name"] == "A100/bad/repo"
+    assert "| install |" in (out / "summary.md").read_text()
+
+
+def test_resume_skips_finished_stages_and_rerun_forces_one(tmp_path: Path) -> None:
+    source = _archive(tmp_path / "archive", 2)
+    out = tmp_path / "run"
+    assert main(["run", str(source), "--out", str(out), "--plain"]) == EXIT_OK
+    first = _stages(out)
+    assert main(["run", str(source), "--out", str(out), "--plain"]) == EXIT_OK
+    assert _stages(out) == first  # nothing ran again: same attempts, same end times
+    assert main(["run", str(source), "--out", str(out), "--rerun", "static", "--entries", "A100/*"]) == EXIT_OK
+    again = _stages(out)
+    assert again[("A100/user001/repo", "static")][1] == 2
+    assert again[("A100/user001/repo", "ingest")] == first[("A100/user001/repo", "ingest")]
+    assert again[("4090/user000/repo", "static")] == first[("4090/user000/repo", "static")]
+
+
+def test_report_rerenders_from_the_state_alone(tmp_path: Path) -> None:
+    source = _archive(tmp_path / "archive", 2)
+    out = tmp_path / "run"
+    assert main(["run", str(source), "--out", str(out)]) == EXIT_OK
+    before = (out / "summary.json").read_text()
+    (out / "summary.json").unlink()
+    (out / "entries" / "A100" / "user001" / "repo" / "report.md").unlink()
+    assert main(["report", str(out)]) == EXIT_OK
+    assert (out / "summary.json").read_text() == before
+    assert (out / "entries" / "A100" / "user001" / "repo" / "report.md").is_file()
+    assert main(["report", str(tmp_path / "nothing")]) == EXIT_ERROR
+
+
+def test_bad_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(tmp_path / "missing"), "--out", str(out)]) == EXIT_ERROR
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["run", str(tmp_path / "empty"), "--out", str(tmp_path / "run2")]) == EXIT_NO_ENTRIES
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert main(["run", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "run3")]) == EXIT_ERROR
+    assert "neither a folder" in capsys.readouterr().err
+    (tmp_path / "state-is-junk").mkdir()
+    (tmp_path / "state-is-junk" / "state.sqlite").write_text("not a database\n")
+    source = _archive(tmp_path / "archive", 1)
+    assert main(["run", str(source), "--out", str(tmp_path / "state-is-junk")]) == EXIT_ERROR
+    assert "not a repro-audit state database" in capsys.readouterr().err
+
+
+def test_a_crashing_stage_errors_that_entry_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.runner import run as run_module
+    from audit.runner.stages import StaticStage
+
+    source = _archive(tmp_path / "archive", 3)
+    real = StaticStage.run
+
+    def sometimes(self: StaticStage, entry: object, context: object) -> object:
+        if getattr(entry, "name", "") == "A100/user001/repo":
+            raise RuntimeError("boom")
+        return real(self, entry, context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StaticStage, "run", sometimes)
+    result = run_module.run(source, run_module.RunOptions(out=tmp_path / "run", jobs=1))
+    statuses = {(s.entry, s.stage): s.status for s in result.state.stages()}
+    result.state.close()
+    assert statuses[("A100/user001/repo", "static")] == "errored"
+    assert statuses[("4090/user000/repo", "static")] == "passed"
+    assert statuses[("4090/user002/repo", "static")] == "passed"
+
+
+def test_sigkill_in_the_middle_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
+    source = _archive(tmp_path / "archive", 60, dockerfile=UNPINNED)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "audit.cli", "run", str(source), "--out", str(out), "--jobs", "2", "--plain"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    finished_before: dict[tuple[str, str], tuple[str, int, str | None]] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if not (out / "state.sqlite").exists():
+            continue
+        try:
+            finished_before = {k: v for k, v in _stages(out).items() if v[0] in ("passed", "failed")}
+        except sqlite3.Error:
+            continue
+        if len(finished_before) >= 20:
+            break
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its workers, at once
+    process.wait()
+    assert 20 <= len(finished_before) < 120, "the run finished before it could be killed: make it bigger"
+    after_kill = _stages(out)
+    for key, value in finished_before.items():
+        assert after_kill[key] == value  # committed results survived the kill
+    assert subprocess.run(command, capture_output=True, check=False).returncode == EXIT_FINDINGS
+    final = _stages(out)
+    assert len(final) == 120 and all(status in ("passed", "failed") for status, _a, _t in final.values())
+    for key, value in after_kill.items():
+        if value[0] in ("passed", "failed"):
+            assert final[key] == value  # finished before the kill: not run again
+    with sqlite3.connect(out / "state.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        duplicates = db.execute(
+            "SELECT COUNT(*) FROM (SELECT entry FROM findings GROUP BY entry, stage, seq HAVING COUNT(*) > 1)"
+        )
+        assert duplicates.fetchone() == (0,)
+    reports = list((out / "entries").rglob("report.json"))
+    assert len(reports) == 60
+    for path in reports:
+        document = json.loads(path.read_text())
+        assert [s["status"] for s in document["stages"]] == ["passed", "failed"]
+        assert any(f["rule"] == "RA201" for f in document["findings"])
