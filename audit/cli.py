@@ -26,8 +26,11 @@ from audit.baseline import Baseline, BaselineError
 from audit.config import DEFAULT_SECRET_MAX_FILE_BYTES, ConfigError
 from audit.discover import DiscoveryError
 from audit.engine import CheckOptions, run_check
+from audit.ingest.issues import ISSUES as INGEST_ISSUES
+from audit.ingest.issues import IngestIssue
 from audit.model import CheckResult, Severity
 from audit.rules import REGISTRY
+from audit.rules.base import Rule
 from audit.runner.run import RunError, RunOptions
 from audit.runner.run import run as run_batch
 from audit.runner.stages import STAGES, RunContext
@@ -512,13 +515,16 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _rules(rule_id: str | None) -> int:
     console = Console(highlight=False)
+    every: list[Rule | IngestIssue] = [*INGEST_ISSUES, *REGISTRY]
     if rule_id is None:
-        for rule in REGISTRY:
+        for rule in every:
+            off = "" if rule.enabled_by_default else "  (off by default)"
             console.print(
-                f"{rule.id}  {rule.name:<34} {rule.family:<13} {rule.severity.label:<7} {rule.summary}", markup=False
+                f"{rule.id}  {rule.name:<34} {rule.family:<13} {rule.severity.label:<7} {rule.summary}{off}",
+                markup=False,
             )
         return EXIT_OK
-    matches = [r for r in REGISTRY if r.id.upper() == rule_id.upper() or r.name == rule_id]
+    matches = [r for r in every if r.id.upper() == rule_id.upper() or r.name == rule_id]
     if not matches:
         raise UsageError(f"no rule {rule_id!r}: `repro-audit rules` lists them")
     rule = matches[0]
