@@ -64,6 +64,7 @@ class _GuardedConsole(Console):
     """A console for messages built from user input (paths, arguments): passed through the secret guard."""
 
     def print(self, *objects: object, **kwargs: Any) -> None:
+        kwargs.setdefault("soft_wrap", True)  # an error is one line, whatever the terminal's width
         super().print(*(guard(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 

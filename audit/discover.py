@@ -60,7 +60,7 @@ def _candidates(path: Path) -> list[EntrySource]:
     track_dirs = [child for child in _subdirs(resolved) if child.name.lower() in TRACKS]
     if track_dirs:
         return [e for track_dir in track_dirs for e in _track_entries(track_dir, TRACKS[track_dir.name.lower()])]
-    if resolved.name.lower() in TRACKS and not _looks_like_repo(resolved):
+    if resolved.name.lower() in TRACKS and not looks_like_repo(resolved):
         return _track_entries(resolved, TRACKS[resolved.name.lower()])
     return [EntrySource(resolved.name or str(resolved), resolved, None)]
 
@@ -68,7 +68,7 @@ def _candidates(path: Path) -> list[EntrySource]:
 def _track_entries(track_dir: Path, track: str) -> list[EntrySource]:
     entries = []
     for user in _subdirs(track_dir):
-        if _looks_like_repo(user):
+        if looks_like_repo(user):
             entries.append(EntrySource(f"{track}/{user.name}", user, track))
             continue
         for repo in _subdirs(user):
@@ -90,7 +90,7 @@ def _subdirs(folder: Path) -> list[Path]:
         return []
 
 
-def _looks_like_repo(folder: Path) -> bool:
+def looks_like_repo(folder: Path) -> bool:
     """A folder that holds a submission itself rather than folders of submissions."""
     try:
         names = {e.name for e in os.scandir(folder)}

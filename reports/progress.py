@@ -32,10 +32,11 @@ class PlainProgress:
     def finished(self, entry: str, stage: str, status: str, reason: str | None) -> None:
         self.done += 1
         self.counts[status] += 1
-        took = time.monotonic() - self._starts.pop((entry, stage), time.monotonic())
+        started = self._starts.pop((entry, stage), None)
+        took = f" ({time.monotonic() - started:.1f} s)" if started is not None else ""
         why = f": {reason}" if reason and status != "passed" else ""
         self.console.print(
-            guard(f"[{self.done}/{self.total}] {entry} {stage} {status} ({took:.1f} s){why}"),
+            guard(f"[{self.done}/{self.total}] {entry} {stage} {status}{took}{why}"),
             markup=False,
             highlight=False,
             soft_wrap=True,

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from audit.discover import DiscoveryError, EntrySource, find_entries
+from audit.discover import TRACKS, DiscoveryError, EntrySource, find_entries, looks_like_repo
 from audit.runner.stages import STAGES, RunContext, Stage, StageOutcome
 from audit.runner.state import EntryRow, State
 
 MANIFEST_SUFFIXES = (".tsv", ".csv")
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
 class RunError(Exception):
@@ -119,11 +120,43 @@ def prepare_source(source: Path, state: State, run_dir: Path, progress: Progress
 
 
 def _folder_entries(folder: Path) -> list[EntryRow]:
+    """The entries of a folder: repository folders, and archive files laid out like them (evaluators
+    passed zips around: `A100/alice/repo.zip` is the entry `A100/alice/repo`, extracted at ingest)."""
     try:
         found = find_entries(folder)
     except DiscoveryError as exc:
         raise RunError(str(exc)) from None
-    return [_row(s, "folder", str(s.path), {}) for s in found]
+    archives = _archive_files(folder.resolve())
+    holders = {path.parent for _name, _track, path in archives}
+    rows = [_row(s, "folder", str(s.path), {}) for s in found if not (s.path in holders and _only_archives(s.path))]
+    rows += [EntryRow(name, 0, track, "archive-file", str(path), None, {}) for name, track, path in archives]
+    return rows
+
+
+def _archive_files(root: Path) -> list[tuple[str, str | None, Path]]:
+    """Archive files at the top of a folder, in its track folders and in their user folders."""
+    found = []
+    levels = [root]
+    for _depth in range(3):
+        deeper = []
+        for folder in levels:
+            try:
+                children = sorted(folder.iterdir(), key=lambda p: p.name)
+            except OSError:
+                continue
+            for child in children:
+                if child.is_file() and not child.is_symlink() and child.name.lower().endswith(ARCHIVE_SUFFIXES):
+                    parts = child.relative_to(root).with_name(_safe_stem(child)).parts
+                    track = TRACKS.get(parts[0].lower()) if len(parts) > 1 else None
+                    found.append(("/".join(parts), track, child))
+                elif child.is_dir() and not child.is_symlink() and not looks_like_repo(child):
+                    deeper.append(child)
+        levels = deeper
+    return found
+
+
+def _only_archives(folder: Path) -> bool:
+    return all(p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES) for p in folder.iterdir())
 
 
 def _manifest_entries(path: Path) -> tuple[list[EntryRow], dict[str, object]]:

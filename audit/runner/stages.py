@@ -59,6 +59,8 @@ class IngestStage:
         findings = [finding_dict(f) for f in _recorded_findings(entry)]
         if entry.source_kind == "git":
             return self._clone(entry, context, findings)
+        if entry.source_kind == "archive-file":
+            return self._extract(entry, context, findings)
         path = entry.path or entry.source
         if not Path(path).is_dir() or not _has_files(Path(path)):
             message = f"no file to audit at {path}"
@@ -91,6 +93,32 @@ class IngestStage:
             entry_path=str(result.path),
             entry_data=data,
         )
+
+    def _extract(self, entry: EntryRow, context: RunContext, findings: list[dict[str, Any]]) -> StageOutcome:
+        from audit.ingest.extract import ExtractError, extract
+
+        final = context.run_dir / "workspace" / "archive-files" / entry.name
+        partial = final.with_name(final.name + ".partial")
+        for leftover in (partial, final):  # what an interrupted attempt left is redone from scratch
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            extraction = extract(Path(entry.source), partial)
+        except ExtractError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            findings.append(finding_dict(issues.NOT_INGESTED.finding(str(exc))))
+            return StageOutcome("failed", str(exc), tuple(findings))
+        os.replace(partial, final)
+        refused = [{"member": r.member, "reason": r.reason} for r in extraction.refused]
+        findings.extend(finding_dict(issues.MEMBER_REFUSED.finding(f"{r['member']}: {r['reason']}")) for r in refused)
+        root = _single_folder(final)
+        if not _has_files(root):
+            message = f"{entry.source} holds no file to audit"
+            findings.append(finding_dict(issues.NOT_INGESTED.finding(message)))
+            return StageOutcome("failed", message, tuple(findings))
+        data = {"files": extraction.files, "bytes": extraction.bytes, "refused": len(refused)}
+        return StageOutcome("passed", None, tuple(findings), data, entry_path=str(root))
 
 
 class StaticStage:
@@ -146,6 +174,14 @@ def _recorded_findings(entry: EntryRow) -> list[Finding]:
             issues.DUPLICATE_NAME.finding(f"another entry is also named {entry.data['renamed_from']!r}: renamed")
         )
     return found
+
+
+def _single_folder(root: Path) -> Path:
+    """An archive that holds one folder and nothing else (`repo/...`): that folder is the entry."""
+    children = list(root.iterdir())
+    if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
+        return children[0]
+    return root
 
 
 def _has_files(folder: Path) -> bool:

@@ -164,3 +164,100 @@ def test_sigkill_in_the_middle_loses_nothing_and_repeats_nothing(tmp_path: Path)
         document = json.loads(path.read_text())
         assert [s["status"] for s in document["stages"]] == ["passed", "failed"]
         assert any(f["rule"] == "RA201" for f in document["findings"])
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=cwd,
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    return done.stdout.strip()
+
+
+def _repo(root: Path, files: dict[str, str | bytes]) -> str:
+    write_tree(root, files)
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "one")
+    return _git(root, "rev-parse", "HEAD")
+
+
+def test_manifest_of_local_repositories(tmp_path: Path) -> None:
+    pinned_commit = _repo(tmp_path / "repos" / "alice" / "llm", {"Dockerfile": PINNED})
+    _repo(tmp_path / "repos" / "bob" / "tuned", {"Dockerfile": PINNED})
+    manifest = tmp_path / "entries.tsv"
+    manifest.write_text(
+        "track\tgit_https\tcommit\n"
+        f"A100\tfile://{tmp_path}/repos/alice/llm\t{pinned_commit}\n"
+        f"4090\t{tmp_path}/repos/bob/tuned\t\n"
+        f"4090\tfile://{tmp_path}/repos/nobody/gone\t\n"
+        f"H100\tfile://{tmp_path}/repos/bob/tuned\t\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(manifest), "--out", str(out), "--jobs", "2"]) == EXIT_FINDINGS  # one clone fails
+    reports = {p.parent.relative_to(out / "entries").as_posix(): json.loads(p.read_text())
+               for p in (out / "entries").rglob("report.json")}  # fmt: skip
+    alice, bob, gone = reports["A100/alice/llm"], reports["4090/bob/tuned"], reports["4090/nobody/gone"]
+    assert alice["commit"] == pinned_commit and alice["pinned"] is True
+    assert [s["status"] for s in alice["stages"]] == ["passed", "passed"]
+    assert bob["pinned"] is False and any(f["rule"] == "RA012" for f in bob["findings"])
+    assert [s["status"] for s in gone["stages"]] == ["failed", "skipped"]
+    assert any(f["rule"] == "RA013" for f in gone["findings"])
+    summary = json.loads((out / "summary.json").read_text())
+    problems = [p for source in summary["sources"] for p in source["data"]["problems"]]
+    assert [p["line"] for p in problems] == [5] and "H100" in problems[0]["message"]
+    assert "manifest line 5" in (out / "summary.md").read_text()
+
+
+def test_archive_source_with_a_layout_and_a_hostile_member(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    archive = tmp_path / "submissions.tar.gz"
+    outside = tmp_path / "escaped.txt"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in {
+            "A100/alice/repo/Dockerfile": PINNED,
+            "A100/alice/repo/main.py": "print(1)\n",
+            "4090/bob/repo/Dockerfile": UNPINNED,
+            "A100/alice/repo/../../../../escaped.txt": "gotcha\n",
+        }.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "run"
+    assert main(["run", str(archive), "--out", str(out)]) == EXIT_FINDINGS  # bob's build is unpinned
+    assert not outside.exists()
+    alice = json.loads((out / "entries" / "A100" / "alice" / "repo" / "report.json").read_text())
+    assert [s["status"] for s in alice["stages"]] == ["passed", "passed"]
+    assert any(f["rule"] == "RA010" and "escaped.txt" in f["message"] for f in alice["findings"])
+    bob = json.loads((out / "entries" / "4090" / "bob" / "repo" / "report.json").read_text())
+    assert [s["status"] for s in bob["stages"]] == ["passed", "failed"]
+
+
+def test_folder_of_archives_one_of_them_corrupt(tmp_path: Path) -> None:
+    import zipfile
+
+    source = tmp_path / "zips"
+    (source / "A100" / "alice").mkdir(parents=True)
+    with zipfile.ZipFile(source / "A100" / "alice" / "repo.zip", "w") as good:
+        good.writestr("repo/Dockerfile", PINNED)
+        good.writestr("repo/main.py", "print(1)\n")
+    (source / "A100" / "carol").mkdir(parents=True)
+    good_bytes = (source / "A100" / "alice" / "repo.zip").read_bytes()
+    (source / "A100" / "carol" / "broken.zip").write_bytes(good_bytes[: len(good_bytes) // 2])
+    _archive(source, 1)  # and one plain folder entry: 4090/user000/repo
+    out = tmp_path / "run"
+    assert main(["run", str(source), "--out", str(out)]) == EXIT_FINDINGS
+    stages = _stages(out)
+    assert stages[("A100/alice/repo", "static")][0] == "passed"
+    assert stages[("4090/user000/repo", "static")][0] == "passed"
+    assert stages[("A100/carol/broken", "ingest")][0] == "failed"
+    assert stages[("A100/carol/broken", "static")][0] == "skipped"
+    report = json.loads((out / "entries" / "A100" / "carol" / "broken" / "report.json").read_text())
+    assert report["stages"][0]["reason"]
