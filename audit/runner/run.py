@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import signal
 import traceback
 from collections import deque
 from collections.abc import Iterator
@@ -263,7 +264,7 @@ def _run_stages(
         return
     jobs = max(1, min(options.jobs or os.cpu_count() or 1, len(queue)))
     in_flight = jobs * 2  # enough to keep every worker busy while results are being committed
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts) as pool:
         running: dict[Future[StageOutcome], tuple[str, Stage]] = {}
 
         def hand_out(name: str) -> None:
@@ -298,10 +299,26 @@ def _run_stages(
                         hand_out(name)  # the entry's next stage goes first: it finishes entries early
                 fill()
         except KeyboardInterrupt:
+            progress.note("interrupted: stopping the workers; what was running will run again next time")
             for future in running:
                 future.cancel()
+            _stop_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them and records what was interrupted."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the worker processes now: a stage's result is only kept once committed, so a stage cut
+    short is simply run again on resume. (`ProcessPoolExecutor` has no public way to do this.)"""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _pending(entry: EntryRow, stages: list[Stage], state: State, rerun: tuple[str, ...]) -> list[Stage]:

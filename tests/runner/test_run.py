@@ -261,3 +261,28 @@ def test_folder_of_archives_one_of_them_corrupt(tmp_path: Path) -> None:
     assert stages[("A100/carol/broken", "static")][0] == "skipped"
     report = json.loads((out / "entries" / "A100" / "carol" / "broken" / "report.json").read_text())
     assert report["stages"][0]["reason"]
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path) -> None:
+    source = _archive(tmp_path / "archive", 60, dockerfile=UNPINNED)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "audit.cli", "run", str(source), "--out", str(out), "--jobs", "2", "--plain"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            if sum(1 for v in _stages(out).values() if v[0] in ("passed", "failed")) >= 10:
+                break
+        except (sqlite3.Error, FileNotFoundError):
+            continue
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    assert b"Traceback" not in err
+    assert b"interrupted" in err
+    statuses = [v[0] for v in _stages(out).values()]
+    assert "running" not in statuses
+    assert subprocess.run(command, capture_output=True, check=False).returncode == EXIT_FINDINGS
+    final = _stages(out)
+    assert len(final) == 120 and all(v[0] in ("passed", "failed") for v in final.values())
