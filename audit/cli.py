@@ -487,7 +487,12 @@ def _emit(result: CheckResult, fmt: str, output: Path | None, min_severity: Seve
     if fmt == "json":
         text = json_v1.render(result)
     else:
-        console = Console(highlight=False) if output is None else Console(no_color=True, width=120, highlight=False)
+        # soft_wrap: rich must not break a line inside a token, or the guard below could not recognise it
+        console = (
+            Console(highlight=False, soft_wrap=True)
+            if output is None
+            else Console(no_color=True, width=120, highlight=False, soft_wrap=True)
+        )
         with console.capture() as captured:
             terminal.render(result, console, min_severity, show_suppressed)
         text = captured.get()

@@ -73,7 +73,9 @@ class Location:
     commit: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.path or self.path.startswith("/") or "\\" in self.path:
+        # A backslash is an ordinary character of a POSIX file name (and how undecodable bytes of a name
+        # are shown, `\xff`), so it is allowed.
+        if not self.path or self.path.startswith("/"):
             raise ValueError(f"location path must be relative POSIX, got {self.path!r}")
         normal = posixpath.normpath(self.path)
         if normal != self.path and self.path != ".":

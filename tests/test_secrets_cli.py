@@ -249,3 +249,23 @@ def test_scrub_never_writes_where_the_entry_config_points(tmp_path: Path) -> Non
     assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
     assert not (tmp_path / "ran").exists()
     assert value not in (tmp_path / "copy" / "a.py").read_text()
+
+
+def test_no_partial_token_in_evidence_or_wrapped_terminal_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tokens.hf_token(RNG), tokens.hf_token(RNG)
+    line = "x" * 300 + " " + first + " " + "y" * 60 + " " + second + " " + "z" * 300
+    deep = "/".join("averyverylongfoldername" + str(i) for i in range(3))
+    root = write_tree(tmp_path / "e", {"a.txt": line + "\n", f"{deep}/{tokens.hf_token(RNG)}.txt": f"T = '{first}'\n"})
+    named = next(p for p in root.rglob("*.txt") if p.name != "a.txt").stem
+    assert main(["check", str(root), "--select", "secret", "--format", "json"]) == EXIT_FINDINGS
+    data = json.loads(capsys.readouterr().out)
+    for finding in data["entries"][0]["findings"]:
+        evidence = finding["evidence"] or ""
+        for value in (first, second):
+            assert value[3:20] not in evidence and value[-18:] not in evidence
+    assert main(["check", str(root), "--select", "secret", "--format", "terminal"]) == EXIT_FINDINGS
+    out = capsys.readouterr().out
+    assert "averyverylongfoldername2" in out  # the path is printed...
+    assert named not in out.replace("\n", "")  # ...with the token in its file name redacted, whole

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from audit.model import Finding, SecretInfo
 from audit.rules.base import Rule
-from audit.secrets import catalog
+from audit.secrets import catalog, redact
 from audit.secrets.redact import Redactor
 from audit.secrets.scan import EntrySecrets, FoundSecret, Place, scan_entry
 from audit.secrets.verify import VERIFIABLE_KINDS, Liveness, check_tokens
@@ -113,9 +113,13 @@ def _where(place: Place) -> str:
 
 
 def _evidence(text: str, value: str, redactor: Redactor) -> str:
-    """The line around the secret, every secret in it redacted; long lines are cut around it."""
-    at = text.find(value)
-    if len(text) > 2 * _EVIDENCE_CONTEXT + len(value) and at >= 0:
+    """The line around the secret, every secret in it redacted first, then cut around this one: cutting
+    first could leave part of a neighbouring secret that no longer matches anything."""
+    label = redact.redacted(value)
+    text = redactor(text.replace("\0", "")).strip()
+    at = text.find(label)
+    if len(text) > 2 * _EVIDENCE_CONTEXT + len(label) and at >= 0:
         start = max(0, at - _EVIDENCE_CONTEXT)
-        text = ("…" if start else "") + text[start : at + len(value) + _EVIDENCE_CONTEXT] + "…"
-    return redactor(text.strip().replace("\0", ""))
+        end = at + len(label) + _EVIDENCE_CONTEXT
+        text = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    return text

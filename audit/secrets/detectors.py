@@ -60,15 +60,19 @@ class WandbApiKeyDetector(RegexBasedDetector):
     """
 
     secret_type = "Weights & Biases API Key"
+    # Every repetition is bounded: an unbounded `.*` between "wandb" and "key" backtracks cubically on a
+    # line like "wandbkey" * 1000 (46 s for 8 KB).
     denylist = (
         # WANDB_API_KEY=..., ENV WANDB_API_KEY ..., os.environ["WANDB_API_KEY"] = "...", wandb_key: ...
         re.compile(
-            r"(?i:wandb)[A-Za-z0-9_.\-]*(?i:key)[A-Za-z0-9_]*[\\\]'\"]{0,4}\s*(?:=|:|,|\s)\s*" + _QUOTES + _HEX40
+            r"(?i:wandb)[A-Za-z0-9_.\-]{0,30}(?i:key)[A-Za-z0-9_]{0,20}[\\\]'\"]{0,4}\s{0,8}(?:=|:|,|\s)\s{0,8}"
+            + _QUOTES
+            + _HEX40
         ),
         # wandb.login(key="...") and wandb.login(anonymous="never", key='...')
-        re.compile(r"wandb\.login\([^)]*?\bkey\s*=\s*" + _QUOTES + _HEX40),
+        re.compile(r"wandb\.login\([^)]{0,200}?\bkey\s{0,8}=\s{0,8}" + _QUOTES + _HEX40),
         # wandb login [--relogin] KEY
-        re.compile(r"wandb\s+login\b[^\n]*?(?<![0-9A-Za-z_])" + _HEX40),
+        re.compile(r"wandb\s{1,8}login\b[^\n]{0,200}?(?<![0-9A-Za-z_])" + _HEX40),
     )
     _netrc_password = re.compile(r"\bpassword\s+" + _HEX40)
     _netrc_machine = re.compile(r"\bmachine\s+(\S+)")

@@ -6,6 +6,7 @@ Tokens are generated at test time (tests/secrets/tokens.py); repositories with h
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -223,3 +224,20 @@ def test_two_private_keys_of_one_type_are_two_secrets(tmp_path: Path) -> None:
     findings = caught(tmp_path, files, "RA907")
     assert sorted((f.location.path, f.location.line) for f in findings) == [("deploy_key", 1), ("keys/other", 2)]
     assert len({f.secret.fingerprint for f in findings if f.secret}) == 2
+
+
+def test_odd_file_names_in_the_tree_and_in_history(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / os.fsdecode(b"bad\xffname.txt")).write_text(f"T = '{HF}'\n")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "add")
+    (root / os.fsdecode(b"bad\xffname.txt")).unlink()
+    _git(root, "commit", "-qam", "remove")
+    (root / "back\\slash.txt").write_text(f"U = '{ORG}'\n")
+    findings = [f for f in caught(root, {}, "RA901") + caught(root, {}, "RA902")]
+    assert sorted(f.rule for f in findings) == ["RA901", "RA902"]
+    assert not [f for f in findings if "could not check" in f.message]
+    paths = {f.rule: f.location.path for f in findings}
+    assert paths["RA902"] == "back\\slash.txt" and "name.txt" in paths["RA901"]
