@@ -21,10 +21,14 @@ def render_text(result: ScrubResult) -> str:
         )
         lines.extend(f"    removed {path}" for path in entry.removed_files)
         lines.extend(f"    STILL PRESENT {place}" for place in entry.remaining)
+        lines.extend(f"    NOT VERIFIED {place}" for place in entry.unverified)
     if result.clean:
         lines.append("the copy was scanned again: no secret found")
     else:
-        lines.append("the copy still holds secrets (listed above): do not release it")
+        lines.append(
+            "the copy still holds secrets, or parts the scan could not read (listed above): do not release it "
+            "as it is; check or remove those parts (or raise --secret-max-file-bytes) and scrub again"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -269,3 +269,36 @@ def test_no_partial_token_in_evidence_or_wrapped_terminal_lines(
     out = capsys.readouterr().out
     assert "averyverylongfoldername2" in out  # the path is printed...
     assert named not in out.replace("\n", "")  # ...with the token in its file name redacted, whole
+
+
+def test_scrub_runs_no_program_of_the_entry_and_keeps_uncommitted_work(tmp_path: Path) -> None:
+    value = tokens.hf_token(RNG)
+    root = write_tree(tmp_path / "entry", {"a.txt": f"T = '{value}'\n", ".gitattributes": "*.txt filter=x\n"})
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "one")
+    marker = tmp_path / "ran"
+    _git(root, "config", "filter.x.smudge", f"sh -c 'touch {marker}; cat'")
+    (root / "a.txt").write_text(f"T = '{value}'\nU = 2  # not committed\n")
+    (root / "notes.md").write_text("untracked notes\n")
+    (root / "keys.py").write_text(
+        'def is_key(text):\n    return text.startswith("-----BEGIN RSA PRIVATE KEY-----")\n\n\nX = 1\n'
+    )
+    assert main(["scrub", str(root), str(tmp_path / "copy")]) == EXIT_OK
+    assert not marker.exists()
+    copy = tmp_path / "copy"
+    assert (copy / "a.txt").read_text().endswith("U = 2  # not committed\n")
+    assert value not in (copy / "a.txt").read_text()
+    assert (copy / "notes.md").read_text() == "untracked notes\n"
+    assert (copy / "keys.py").read_text().endswith("X = 1\n")  # a header alone is not a key to cut out
+    assert "filter" not in (copy / ".git" / "config").read_text()
+
+
+def test_scrub_fails_when_part_of_the_copy_cannot_be_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = tokens.hf_token(RNG)
+    root = write_tree(tmp_path / "entry", {"a.py": f"T = '{value}'\n", "big.bin": b"\0" * 4096})
+    assert main(["scrub", str(root), str(tmp_path / "copy"), "--secret-max-file-bytes", "2048"]) == EXIT_FINDINGS
+    out = capsys.readouterr().out
+    assert "NOT VERIFIED big.bin" in out and value not in out

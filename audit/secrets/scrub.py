@@ -6,12 +6,15 @@ entry of the copy:
 1. Git history (when the entry is a repository holding secrets in any commit): rewritten with
    git-filter-repo, every blob and commit message having each secret replaced by its marker
    `<REDACTED:kind:fingerprint>`; filter-repo then expires the reflogs and prunes, so no object keeps
-   the old bytes. Git runs with the entry's hooks and fsmonitor disabled.
+   the old bytes. The copy's `.git/config` is first reduced to what describes the repository (no
+   remotes, filters, hooks or aliases of the entrant), so nothing the entry names can run; the working
+   tree is then copied from SRC again, so uncommitted work is kept.
 2. The working tree: text files get each secret replaced by its marker (notebooks stay valid JSON: a
    marker needs no escaping); a private key block is replaced whole; binary files and archives holding
    a secret (`.pyc`, pickles, swap files, zips) cannot be edited safely and are removed, and listed.
-3. The copy is scanned again with the same detectors, history included; anything still found makes the
-   command fail.
+3. The copy is scanned again with the same detectors, history included; anything still found, and any
+   part the scan could not look into (an archive refused as a bomb, a file over the size limit), makes
+   the command fail: the copy cannot be called clean.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import git
+
 from audit.discover import find_entries
 from audit.secrets import redact
 from audit.secrets.catalog import DetectorSet
@@ -35,8 +40,9 @@ from audit.secrets.history import SAFE_GIT_ENV, find_git_dir
 from audit.secrets.scan import EntrySecrets, FoundSecret, SecretOptions, scan_entry
 from audit.tree import EntryTree
 
+# A whole PEM block, END line included; a header alone (code that tests for one) is not a key to remove.
 _PRIVATE_KEY_BLOCK = re.compile(
-    rb"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.DOTALL
+    rb"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----.{0,65536}?-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----", re.DOTALL
 )
 
 
@@ -55,6 +61,7 @@ class EntryScrub:
     history_rewritten: bool = False
     history_error: str | None = None
     remaining: list[str] = field(default_factory=list)  # "path: kind fingerprint" still found by the rescan
+    unverified: list[str] = field(default_factory=list)  # parts of the copy the rescan could not look into
 
 
 @dataclass
@@ -65,15 +72,17 @@ class ScrubResult:
 
     @property
     def clean(self) -> bool:
-        return all(not e.remaining and e.history_error is None for e in self.entries)
+        return all(not e.remaining and not e.unverified and e.history_error is None for e in self.entries)
 
 
 def run_scrub(source: Path, destination: Path, detectors: DetectorSet, options: SecretOptions) -> ScrubResult:
     """Copy SRC to DEST, scrub every entry of the copy, rescan it."""
     prepare_copy(source, destination)
     result = ScrubResult(str(source), str(destination))
+    copy_root = destination.resolve()
     for entry in find_entries(destination):
-        result.entries.append(scrub_entry(entry.path, entry.name, detectors, options))
+        original = source.resolve() / entry.path.relative_to(copy_root)
+        result.entries.append(scrub_entry(entry.path, entry.name, detectors, options, original=original))
     return result
 
 
@@ -89,7 +98,12 @@ def prepare_copy(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
 
 
-def scrub_entry(root: Path, name: str, detectors: DetectorSet, options: SecretOptions) -> EntryScrub:
+def scrub_entry(
+    root: Path, name: str, detectors: DetectorSet, options: SecretOptions, original: Path | None = None
+) -> EntryScrub:
+    """Scrub one entry of the copy in place. `original` is the entry in SRC: after a history rewrite (which
+    leaves the tracked files as committed) the working tree is copied from it again, so uncommitted work
+    and untracked files are kept exactly, then redacted."""
     report = EntryScrub(name)
     found = scan_entry(EntryTree.walk(root), detectors, options)
     report.secrets = len(found.secrets)
@@ -100,6 +114,8 @@ def scrub_entry(root: Path, name: str, detectors: DetectorSet, options: SecretOp
     if options.history and any(s.history for s in secrets):
         report.history_error = _rewrite_history(root, secrets, options.salt)
         report.history_rewritten = report.history_error is None
+        if report.history_rewritten and original is not None and (root / ".git").is_dir():
+            _restore_working_tree(original, root)
     for path in binary_files:
         _remove(root, path, report)
     # scanned again: a history rewrite resets tracked files to their (now redacted) committed state
@@ -109,7 +125,29 @@ def scrub_entry(root: Path, name: str, detectors: DetectorSet, options: SecretOp
     for secret in rescan.secrets.values():
         for path in secret.paths():
             report.remaining.append(f"{path}: {secret.kind.label} {secret.redacted} ({secret.fingerprint})")
+    for location, message in rescan.gaps:
+        # A part the rescan could not read may still hold a secret: the copy cannot be called clean.
+        report.unverified.append(f"{location}: {message}")
     return report
+
+
+def _restore_working_tree(original: Path, root: Path) -> None:
+    """Make the copy's working tree the original's again (everything but `.git`)."""
+    for child in root.iterdir():
+        if child.name == ".git":
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    for child in original.iterdir():
+        if child.name == ".git":
+            continue
+        target = root / child.name
+        if child.is_dir() and not child.is_symlink():
+            shutil.copytree(child, target, symlinks=True)
+        else:
+            shutil.copy2(child, target, follow_symlinks=False)
 
 
 def _scrub_tree(root: Path, found: EntrySecrets, salt: str, report: EntryScrub) -> None:
@@ -173,6 +211,7 @@ def _rewrite_history(root: Path, secrets: list[FoundSecret], salt: str) -> str |
         return why_not or "no repository found"
     if (git_dir / "shallow").exists():
         return "shallow clone: git-filter-repo cannot rewrite it; fetch the full history (git fetch --unshallow) first"
+    _neutral_config(git_dir)
     # Archives and binaries cannot be edited byte for byte (compressed, or lengths inside): their blobs are
     # replaced whole by a note naming what they held.
     replaced_blobs = {
@@ -219,6 +258,24 @@ def _rewrite_history(root: Path, secrets: list[FoundSecret], salt: str) -> str |
     except (OSError, subprocess.CalledProcessError) as exc:
         return f"git-filter-repo failed: {type(exc).__name__}"
     return None
+
+
+def _neutral_config(git_dir: Path) -> None:
+    """Replace the copy's `.git/config` by the few settings that describe the repository itself.
+
+    filter-repo ends with `git reset --hard`, which runs whatever the entrant's config names: smudge and
+    process filters, and more. A release copy has no use for the entrant's remotes (whose URLs may hold a
+    token), filters or aliases either, so they are dropped, with `info/attributes`."""
+    config_path = git_dir / "config"
+    reader = git.GitConfigParser(str(config_path), read_only=True)
+    bare = str(reader.get_value("core", "bare", False)).lower() == "true"
+    version = str(reader.get_value("core", "repositoryformatversion", 0))
+    object_format = reader.get_value("extensions", "objectformat", "") if reader.has_section("extensions") else ""
+    lines = ["[core]", f"\trepositoryformatversion = {version}", f"\tbare = {'true' if bare else 'false'}"]
+    if object_format:
+        lines += ["[extensions]", f"\tobjectformat = {object_format}"]
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (git_dir / "info" / "attributes").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
