@@ -302,3 +302,22 @@ def test_scrub_fails_when_part_of_the_copy_cannot_be_scanned(
     assert main(["scrub", str(root), str(tmp_path / "copy"), "--secret-max-file-bytes", "2048"]) == EXIT_FINDINGS
     out = capsys.readouterr().out
     assert "NOT VERIFIED big.bin" in out and value not in out
+
+
+def test_tokens_in_commit_and_tag_messages_are_found_and_scrubbed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_commit, in_tag = tokens.hf_token(RNG), tokens.hf_token(RNG)
+    origin = write_tree(tmp_path / "origin", {"a.py": "x = 1\n"})
+    _git(origin, "init", "-q")
+    _git(origin, "add", ".")
+    _git(origin, "commit", "-qm", f"deploy with {in_commit}")
+    _git(origin, "tag", "-a", "v1", "-m", f"release, token {in_tag}")
+    subprocess.run(["git", "clone", "-q", str(origin), str(tmp_path / "entry")], check=True, capture_output=True)
+    entry = tmp_path / "entry"
+    assert main(["check", str(entry), "--select", "RA901", "--format", "json"]) == EXIT_FINDINGS
+    messages = [f["message"] for f in json.loads(capsys.readouterr().out)["entries"][0]["findings"]]
+    assert any("commit message" in m for m in messages) and any("tag message" in m for m in messages)
+    assert main(["scrub", str(entry), str(tmp_path / "copy")]) == EXIT_OK
+    objects = _git(tmp_path / "copy", "cat-file", "--batch-all-objects", "--batch")
+    assert in_commit not in objects and in_tag not in objects

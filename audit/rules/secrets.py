@@ -74,6 +74,8 @@ class SecretRule(Rule):
                 continue  # the tree finding at that path already names the commit that added it
             status = "removed in commit " + place.removed[:12] if place.removed else "still on a branch"
             message = f"{label} in git history only: added in commit {(place.added or '')[:12]}, {status}"
+            if place.message is not None:
+                message = f"{label} in the {place.message} of {(place.added or '')[:12]} in git history"
             yield self._finding(secret, place, redactor, message, place, liveness)
 
     def _finding(

@@ -67,6 +67,7 @@ class HistoryHit:
     blob: str
     added: str  # the first commit (by date) that put a blob holding this secret at this path
     removed: str | None  # the commit that took it out of this path; None: still there on some branch
+    message: str | None = None  # "commit message" or "tag message": the secret is in that text, not a blob
 
 
 @dataclass
@@ -193,6 +194,32 @@ def _scan(runner: git.Git, scanner: ContentScanner, result: HistoryScan) -> None
         result.gaps.append(f"{len(unreadable) - _MAX_BLOB_GAPS} more missing or corrupt blobs, not scanned")
     if by_blob:
         result.hits.extend(_place(runner, changes, by_blob))
+    result.hits.extend(_messages(runner, scanner))
+
+
+def _messages(runner: git.Git, scanner: ContentScanner) -> Iterator[HistoryHit]:
+    """Secrets in commit messages and annotated tag messages (`git commit -m "... token ..."`)."""
+    commits = runner.execute(
+        ["git", "log", "--all", "--no-show-signature", "-z", "--format=%H%x00%B"], stdout_as_string=False
+    )
+    tags = runner.execute(
+        ["git", "for-each-ref", "refs/tags", "--format=%(objecttype) %(objectname)%00%(contents)%00%01"],
+        stdout_as_string=False,
+    )
+    assert isinstance(commits, bytes) and isinstance(tags, bytes)
+    fields = commits.split(b"\0")
+    texts = [("commit message", fields[i].strip(), fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+    for record in tags.split(b"\x01"):
+        head, _, body = record.strip(b"\n").partition(b"\0")
+        kind, _, name = head.partition(b" ")
+        if kind == b"tag":
+            texts.append(("tag message", name, body.rstrip(b"\0")))
+    for what, name, text in texts:
+        if not text:
+            continue
+        identity = name.decode("ascii", "replace")
+        for hit in scanner.scan_text(text.decode("utf-8", "replace"), what):
+            yield HistoryHit(hit, ".", identity, identity, None, message=what)
 
 
 def _sizes(runner: git.Git, blobs: list[str]) -> dict[str, int]:

@@ -39,6 +39,7 @@ class Place:
     added: str | None = None  # history: the commit that put it there
     removed: str | None = None  # history: the commit that took it out (None: still on some branch)
     blob: str | None = None  # history: the id of the blob holding it
+    message: str | None = None  # history: "commit message" or "tag message" when it is in one
 
     @property
     def in_binary(self) -> bool:
@@ -117,7 +118,9 @@ def scan_entry(tree: EntryTree, detectors: DetectorSet, options: SecretOptions) 
         for found in history.hits:
             hit = found.hit
             location = _location(hit, found.path, commit=found.added)
-            place = Place(location, hit.text, added=found.added, removed=found.removed, blob=found.blob)
+            place = Place(
+                location, hit.text, added=found.added, removed=found.removed, blob=found.blob, message=found.message
+            )
             _secret(result, hit, options.salt).history.append(place)
     return result
 
