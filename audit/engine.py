@@ -125,7 +125,7 @@ def audit_entry(source: EntrySource, shared: Config | None, options: CheckOption
         files_scanned=len(tree.files),
         config_source=config.source,
         fail_on=config.fail_on,
-        secrets=_secret_summaries(tree),
+        secrets=_secret_summaries(tree, findings),
     )
 
 
@@ -142,13 +142,17 @@ def _selected(rule: Rule, config: Config, options: CheckOptions) -> bool:
     )
 
 
-def _secret_summaries(tree: EntryTree) -> tuple[SecretSummary, ...]:
+def _secret_summaries(tree: EntryTree, findings: list[Finding]) -> tuple[SecretSummary, ...]:
+    """The entry's distinct secrets, those some reported finding is about (a secret whose rule did not run
+    or was ignored is not summarised either)."""
     scan = tree.memoized("secrets", ".")
     if not isinstance(scan, EntrySecrets):
         return ()
+    reported = {f.secret.fingerprint for f in findings if f.secret is not None}
     return tuple(
         SecretSummary(s.kind.id, s.kind.label, s.fingerprint, s.redacted, s.lives, tuple(s.paths()))
         for s in scan.secrets.values()
+        if s.fingerprint in reported
     )
 
 
@@ -168,10 +172,10 @@ def _entry_config(tree: EntryTree, options: CheckOptions) -> tuple[Config, Confi
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     """A requirement file read by two builds is reported once, for the first build that reads it."""
-    seen: set[tuple[str, str, int | None, str]] = set()
+    seen: set[tuple[str, Location, str]] = set()
     unique = []
     for finding in findings:
-        key = (finding.rule, finding.location.path, finding.location.line, finding.message)
+        key = (finding.rule, finding.location, finding.message)
         if key not in seen:
             seen.add(key)
             unique.append(finding)

@@ -86,13 +86,14 @@ class EntryTree:
             rel = f"{prefix}{child.name}"
             try:
                 if child.is_symlink():
-                    self._add_symlink(child, rel)
+                    self._add_symlink(child, rel, files)
                 elif child.is_dir(follow_symlinks=False):
                     if child.name in SKIPPED_DIRS or (into is not None and rel.endswith(".git/objects")):
                         if into is None:
                             self._skipped.append(rel)
                         continue
-                    self.dirs.add(rel)
+                    if into is None:  # the folders of the secret-only walk stay out of what other rules see
+                        self.dirs.add(rel)
                     self._walk_dir(Path(child.path), rel + "/", into)
                 elif child.is_file(follow_symlinks=False):
                     files[rel] = FileInfo(rel, child.stat(follow_symlinks=False).st_size)
@@ -100,7 +101,7 @@ class EntryTree:
             except OSError as exc:
                 self._problem("RA005", rel, f"cannot inspect this file ({exc.strerror or exc})")
 
-    def _add_symlink(self, child: os.DirEntry[str], rel: str) -> None:
+    def _add_symlink(self, child: os.DirEntry[str], rel: str, files: dict[str, FileInfo]) -> None:
         target_text = os.readlink(child.path)
         try:
             resolved = Path(child.path).resolve(strict=True)
@@ -109,17 +110,19 @@ class EntryTree:
         if resolved is None or not resolved.is_relative_to(self.root):
             # Never followed: a link out of the entry would read this machine's files, and on the
             # organizers' machine it points at nothing.
-            self.escaping_links[rel] = target_text
+            if files is self.files:  # links in skipped folders are not the build's concern (RA006)
+                self.escaping_links[rel] = target_text
             return
         try:
             st = resolved.stat()
         except OSError:
             return
         if stat.S_ISREG(st.st_mode):
-            self.files[rel] = FileInfo(rel, st.st_size, symlink=True)
+            files[rel] = FileInfo(rel, st.st_size, symlink=True)
         elif stat.S_ISDIR(st.st_mode):
             # A link to a folder inside the entry: its files are reached through their real path.
-            self.dirs.add(rel)
+            if files is self.files:
+                self.dirs.add(rel)
 
     def _problem(self, rule: str, path: str, message: str) -> None:
         if (rule, path) not in self._reported:

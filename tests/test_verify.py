@@ -136,3 +136,24 @@ def test_unreachable_endpoint_is_unknown() -> None:
         port = closed.server_address[1]
     answers = check_tokens([LIVE], f"http://127.0.0.1:{port}", timeout=2)
     assert answers[LIVE].status == "unknown"
+
+
+def test_a_proxy_in_the_environment_never_sees_a_token(
+    servers: tuple[str, _Recorder, _Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, recorder, _elsewhere = servers
+    proxy_log = _Recorder()
+    proxy = _server(proxy_log)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        answers = check_tokens([LIVE], base, timeout=5)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert answers[LIVE].status == "live"
+    assert proxy_log.requests == [] and len(recorder.requests) == 1

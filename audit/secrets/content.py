@@ -88,7 +88,9 @@ _RUN_LIMIT = 4096
 _KEY_BLOCK_LINES = 400  # an 8192-bit RSA key in PEM is about 100 lines
 _PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09}
 # A fixed-length token directly followed by one more letter: in a binary, that letter is framing.
-_FRAMED = re.compile(r"((?:hf_|api_org_)[A-Za-z0-9]{34})([A-Za-z0-9])(?![A-Za-z0-9_])")
+# Up to four: pickle protocol 2 writes a memo opcode `q`, its index byte and the next opcode (`u`, `X`)
+# right after a string, all of which can be letters or digits.
+_FRAMED = re.compile(r"((?:hf_|api_org_)[A-Za-z0-9]{34})([A-Za-z0-9]{1,4})(?![A-Za-z0-9_])")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 # What reading a damaged or unusual archive raises: zlib.error for a corrupt deflate stream (it is no
@@ -180,6 +182,8 @@ class ContentScanner:
         hits: list[Hit] = []
         for number, detectors in wanted:
             line = lines[number - 1].rstrip("\r")
+            if "\x1b[" in line:  # terminal colour codes (logs): `\x1b[1mhf_...` must not hide the token
+                line = _ANSI.sub("", line)
             for hit in self._scan_line(line, number, lines, name, detectors):
                 hits.append(_whole_key(hit, lines) if hit.kind.id == "private-key" else hit)
         return hits

@@ -71,7 +71,8 @@ def check_tokens(
 ) -> dict[str, Liveness]:
     """Liveness of each distinct token, asked once each."""
     base = check_base_url(base_url)
-    opener = urllib.request.build_opener(_NoRedirect)
+    # No proxy from the environment either: the token goes to the base URL and nowhere else.
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
     return {token: _ask(opener, base, token, timeout) for token in dict.fromkeys(tokens)}
 
 
