@@ -3,7 +3,9 @@
 A baseline is a JSON file of (fingerprint, rule, path) triples and the salt the fingerprints were made
 with; it never holds a secret or a redacted form of one, and no line numbers, so code moving inside a
 file does not break it (the same choice as detect-secrets' baselines). A run with `--baseline FILE`
-fingerprints with the file's salt, so its entries keep matching whatever `REPRO_AUDIT_SECRET_SALT` says.
+fingerprints with the file's salt, so its entries keep matching whatever `REPRO_AUDIT_SECRET_SALT` says;
+except that a salt taken from `REPRO_AUDIT_SECRET_SALT` is private and never written: such a baseline
+stores `"salt": null` and needs the variable set to be used.
 `--update-baseline` rewrites the file from the secrets found in this run.
 """
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.model import Finding
+from audit.secrets.redact import SALT_ENV
 
 BASELINE_VERSION = 1
 
@@ -29,6 +32,7 @@ class BaselineError(Exception):
 class Baseline:
     salt: str
     entries: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)  # (fingerprint, rule, path)
+    private_salt: bool = False  # the salt came from REPRO_AUDIT_SECRET_SALT: the file does not store it
 
     def holds(self, finding: Finding) -> bool:
         if finding.secret is None:
@@ -41,7 +45,8 @@ class Baseline:
 
     def to_json(self) -> str:
         rows = [{"fingerprint": fp, "rule": rule, "path": path} for fp, rule, path in sorted(self.entries)]
-        document = {"version": BASELINE_VERSION, "tool": "repro-audit", "salt": self.salt, "secrets": rows}
+        salt = None if self.private_salt else self.salt  # null: "the salt is in REPRO_AUDIT_SECRET_SALT"
+        document = {"version": BASELINE_VERSION, "tool": "repro-audit", "salt": salt, "secrets": rows}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -57,6 +62,13 @@ def load(path: Path) -> Baseline:
     if not isinstance(document, dict) or document.get("version") != BASELINE_VERSION:
         raise BaselineError(f"baseline {path} is not a version {BASELINE_VERSION} repro-audit baseline")
     salt, rows = document.get("salt"), document.get("secrets")
+    private = salt is None
+    if private:
+        salt = os.environ.get(SALT_ENV)
+        if not salt:
+            raise BaselineError(
+                f"baseline {path} was made with a private salt: set {SALT_ENV} to it (or recreate the baseline)"
+            )
     if not isinstance(salt, str) or not salt or not isinstance(rows, list):
         raise BaselineError(
             f"baseline {path} lacks its salt or its list of secrets; recreate it with --update-baseline"
@@ -66,7 +78,7 @@ def load(path: Path) -> Baseline:
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("fingerprint", "rule", "path")):
             raise BaselineError(f"baseline {path}: secret #{number} needs string fingerprint, rule and path")
         entries.add((row["fingerprint"], row["rule"], row["path"]))
-    return Baseline(salt, frozenset(entries))
+    return Baseline(salt, frozenset(entries), private_salt=private)
 
 
 def save(baseline: Baseline, path: Path) -> None:

@@ -8,6 +8,7 @@ crash log), no entry found is 3, Ctrl-C is 130. The exit codes are a documented 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import io
 import os
@@ -37,7 +38,7 @@ from audit.runner.stages import STAGES, RunContext
 from audit.runner.state import State, StateError
 from audit.secrets.catalog import select as select_detectors
 from audit.secrets.content import Limits
-from audit.secrets.redact import default_salt
+from audit.secrets.redact import SALT_ENV, default_salt
 from audit.secrets.scan import SecretOptions
 from audit.secrets.scrub import ScrubError, run_scrub
 from audit.secrets.verify import DEFAULT_BASE_URL as DEFAULT_VERIFY_URL
@@ -467,7 +468,8 @@ def _scrub(args: argparse.Namespace) -> int:
 def _update_baseline(result: CheckResult, path: Path, known: Baseline | None) -> CheckResult:
     """Write every secret of this run to the baseline, then report them as the baseline now makes them."""
     salt = known.salt if known is not None else default_salt()
-    fresh = Baseline.of(result.all_findings(), salt)
+    private = known.private_salt if known is not None else bool(os.environ.get(SALT_ENV))
+    fresh = dataclasses.replace(Baseline.of(result.all_findings(), salt), private_salt=private)
     baseline_module.save(fresh, path)
     Console(stderr=True, highlight=False).print(
         f"repro-audit: baseline {path} now holds {len(fresh.entries)} secret(s)", markup=False

@@ -119,10 +119,9 @@ class EntryTree:
             return
         if stat.S_ISREG(st.st_mode):
             files[rel] = FileInfo(rel, st.st_size, symlink=True)
-        elif stat.S_ISDIR(st.st_mode):
+        elif stat.S_ISDIR(st.st_mode) and files is self.files:
             # A link to a folder inside the entry: its files are reached through their real path.
-            if files is self.files:
-                self.dirs.add(rel)
+            self.dirs.add(rel)
 
     def _problem(self, rule: str, path: str, message: str) -> None:
         if (rule, path) not in self._reported:

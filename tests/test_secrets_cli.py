@@ -321,3 +321,17 @@ def test_tokens_in_commit_and_tag_messages_are_found_and_scrubbed(
     assert main(["scrub", str(entry), str(tmp_path / "copy")]) == EXIT_OK
     objects = _git(tmp_path / "copy", "cat-file", "--batch-all-objects", "--batch")
     assert in_commit not in objects and in_tag not in objects
+
+
+def test_a_private_salt_is_never_written_to_the_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_tree(tmp_path / "e", {"a.py": f"T = '{tokens.hf_token(RNG)}'\n"})
+    baseline = tmp_path / "baseline.json"
+    monkeypatch.setenv("REPRO_AUDIT_SECRET_SALT", "our-private-salt")
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline), "--update-baseline"]) == EXIT_OK
+    assert "our-private-salt" not in baseline.read_text() and json.loads(baseline.read_text())["salt"] is None
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline)]) == EXIT_OK
+    monkeypatch.delenv("REPRO_AUDIT_SECRET_SALT")
+    assert main(["check", str(root), "--select", "secret", "--baseline", str(baseline)]) == EXIT_ERROR
+    assert "REPRO_AUDIT_SECRET_SALT" in capsys.readouterr().err
