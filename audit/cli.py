@@ -35,7 +35,7 @@ from audit.rules.base import Rule
 from audit.runner.run import RunError, RunOptions
 from audit.runner.run import run as run_batch
 from audit.runner.stages import STAGES, RunContext
-from audit.runner.state import State, StateError
+from audit.runner.state import State, StateError, now
 from audit.secrets.catalog import select as select_detectors
 from audit.secrets.content import Limits
 from audit.secrets.redact import SALT_ENV, default_salt
@@ -416,7 +416,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         if not entries:
             console.print(f"repro-audit: no submission found in {args.source}", markup=False)
             return EXIT_NO_ENTRIES
-        run_report.write_all(result.state, args.out)
+        _write_run_reports(result.state, args.out)
         stages = result.state.stages()
     finally:
         result.state.close()
@@ -431,6 +431,16 @@ def _run_batch(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
+def _write_run_reports(state: State, out: Path) -> None:
+    """Write the reports unless those on disk were written after the state last changed (a resumed run
+    with nothing left to do need not rewrite hundreds of files)."""
+    written, changed = state.meta("reports_written"), state.last_change()
+    if written is not None and (changed is None or written >= changed) and (out / "summary.json").is_file():
+        return
+    run_report.write_all(state, out)
+    state.set_meta("reports_written", now())
+
+
 def _wanted_entry(name: str, patterns: tuple[str, ...]) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
@@ -441,6 +451,7 @@ def _report(out: Path) -> int:
     state = State(out / "state.sqlite")
     try:
         written = run_report.write_all(state, out)
+        state.set_meta("reports_written", now())
     finally:
         state.close()
     Console(stderr=True, highlight=False).print(

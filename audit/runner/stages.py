@@ -12,15 +12,17 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from audit.discover import EntrySource, is_dockerfile
-from audit.engine import CheckOptions, audit_entry
 from audit.ingest import issues
 from audit.model import Finding, Severity
 from audit.runner.state import EntryRow
 from audit.serialize import finding_dict
 from audit.tree import SKIPPED_DIRS
+
+if TYPE_CHECKING:
+    from audit.engine import CheckOptions
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class RunContext:
     """What every stage may read: the run folder and the options. Picklable."""
 
     run_dir: Path
-    check: CheckOptions = field(default_factory=CheckOptions)
+    check: CheckOptions | None = None  # None: the defaults of `repro-audit check`
     fail_on: Severity = Severity.HIGH
     clone_timeout: float = 600.0
 
@@ -127,9 +129,14 @@ class StaticStage:
     name = "static"
 
     def run(self, entry: EntryRow, context: RunContext) -> StageOutcome:
+        # Imported here, in the worker: the rules and the secret scanner are not needed by the main process,
+        # and loading them there would cost a resumed run that has nothing left to do.
+        from audit.engine import CheckOptions, audit_entry
+
         if entry.path is None:
             return StageOutcome("skipped", "the entry was not ingested")
-        report = audit_entry(EntrySource(entry.name, Path(entry.path), entry.track), None, context.check)
+        options = context.check or CheckOptions(jobs=1)
+        report = audit_entry(EntrySource(entry.name, Path(entry.path), entry.track), None, options)
         findings = tuple(finding_dict(f) for f in report.findings)
         blocking = [f for f in report.findings if f.counts and f.severity >= context.fail_on]
         data = {

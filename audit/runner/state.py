@@ -146,6 +146,24 @@ class State:
             raise
         self._db.execute("COMMIT")
 
+    # ---- meta ------------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+                       (key, value, value))  # fmt: skip
+
+    def last_change(self) -> str | None:
+        """When a stage last started or ended: reports written after that are up to date."""
+        row = self._db.execute(
+            "SELECT MAX(MAX(COALESCE(ended, '')), MAX(COALESCE(started, ''))) FROM stages"
+        ).fetchone()
+        return row[0] if row and row[0] else None
+
     # ---- sources ---------------------------------------------------------------------------------
 
     def source(self, source_id: str) -> tuple[str, str | None, dict[str, Any]] | None:
@@ -191,7 +209,10 @@ class State:
         return [EntryRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
 
     def entry(self, name: str) -> EntryRow | None:
-        return next((e for e in self.entries() if e.name == name), None)
+        row = self._db.execute(
+            "SELECT name, position, track, source_kind, source, path, data FROM entries WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else EntryRow(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
 
     # ---- stages ----------------------------------------------------------------------------------
 
