@@ -10,6 +10,7 @@ the Dockerfile, requirement and Python views share one read per file.
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -145,6 +146,14 @@ class EntryTree:
         for path, info in self.files.items():
             if path.startswith(prefix):
                 yield info
+
+    def nested_repositories(self) -> list[str]:
+        """Folders below the entry root that hold a git repository of their own (`vendor/lib/.git`)."""
+        return sorted(
+            posixpath.dirname(folder)
+            for folder in self._skipped
+            if posixpath.basename(folder) == ".git" and "/" in folder
+        )
 
     def secret_files(self) -> list[FileInfo]:
         """Every file a secret can hide in: the tree's files plus those of the folders the other checks skip

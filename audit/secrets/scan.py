@@ -115,6 +115,9 @@ def scan_entry(tree: EntryTree, detectors: DetectorSet, options: SecretOptions) 
         result.history = history
         for gap_text in history.gaps:
             result.gaps.append((Location("."), f"git history: {gap_text}"))
+        for folder in tree.nested_repositories():
+            message = "a repository of its own inside the entry: its git history was not scanned"
+            result.gaps.append((Location(folder), message))
         for found in history.hits:
             hit = found.hit
             location = _location(hit, found.path, commit=found.added)

@@ -47,3 +47,14 @@ def test_summary_lists_only_secrets_that_are_reported(tmp_path: Path) -> None:
     assert only_keys.entries[0].secrets == ()
     everything = run_check([root], CheckOptions(jobs=1, select=("secret",)))
     assert [s.kind for s in everything.entries[0].secrets] == ["huggingface-token"]
+
+
+def test_a_nested_repository_is_a_reported_gap(tmp_path: Path) -> None:
+    import subprocess
+
+    vendor = tmp_path / "vendor" / "lib"
+    vendor.mkdir(parents=True)
+    (vendor / "x.py").write_text("x = 1\n")
+    subprocess.run(["git", "init", "-q"], cwd=vendor, check=True)
+    findings = caught(tmp_path, {}, "RA911")
+    assert [(f.location.path, "not scanned" in f.message) for f in findings] == [("vendor/lib", True)]
