@@ -47,6 +47,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # a sibling module, not a package
+
 GENERATOR_VERSION = 1
 MIB = 1024 * 1024
 CHUNK_BYTES = MIB
@@ -1935,20 +1938,6 @@ def print_report(figures: dict[str, object], tools: dict[str, ToolResult]) -> No
 # --------------------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be at least 0")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time `repro-audit check` against hadolint on a synthetic NeurIPS 2023 LLM Efficiency "
@@ -1966,17 +1955,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--generate-only", type=Path, metavar="DIR", help="only write the archive into DIR (absent or empty) and exit"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--entries", type=_positive, default=100, help="submissions (default 100)")
-    parser.add_argument("--files", type=_positive, default=5000, help="files in all (default 5000)")
+    parser.add_argument("--entries", type=benchlib.positive, default=100, help="submissions (default 100)")
+    parser.add_argument("--files", type=benchlib.positive, default=5000, help="files in all (default 5000)")
     parser.add_argument(
-        "--dockerfiles", type=_positive, help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry: 250)"
+        "--dockerfiles",
+        type=benchlib.positive,
+        help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry: 250)",
     )
     parser.add_argument(
-        "--big-binaries", type=_non_negative, default=3, help="large *.safetensors/*.bin files (default 3)"
+        "--big-binaries", type=benchlib.non_negative, default=3, help="large *.safetensors/*.bin files (default 3)"
     )
-    parser.add_argument("--big-binary-mb", type=_positive, default=50, help="size of each, MiB (default 50)")
+    parser.add_argument("--big-binary-mb", type=benchlib.positive, default=50, help="size of each, MiB (default 50)")
     parser.add_argument("--seed", type=int, default=2023, help="generator seed (default 2023)")
-    parser.add_argument("--repeat", type=_positive, default=3, help="runs per tool (default 3)")
+    parser.add_argument("--repeat", type=benchlib.positive, default=3, help="runs per tool (default 3)")
     parser.add_argument("--only", choices=TOOLS, help="time a single tool (no ratio)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -2090,16 +2081,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         figures = build_figures(shape, stats, tools, args.repeat)
         print_report(figures, tools)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-            print(f"\nfigures written to {args.json}")
+        benchlib.write_figures(args.json, figures)
         return 0
     finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif temporary:
-            print(f"kept {workdir}", file=sys.stderr)
+        benchlib.leave_workdir(workdir, temporary, args.keep)
 
 
 if __name__ == "__main__":

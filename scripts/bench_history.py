@@ -49,6 +49,9 @@ from audit.secrets.catalog import select
 from audit.secrets.content import ContentScanner
 from audit.secrets.history import HistoryScan, scan_history
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # a sibling module, not a package
+
 GENERATOR_VERSION = 2
 GOAL_SECONDS = 5.0
 MAIN, EXPERIMENT = "main", "experiment"
@@ -369,13 +372,6 @@ def measure(root: Path, repeat: int) -> tuple[list[float], HistoryScan]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Time the git-history secret scan on a synthetic repository.")
     parser.add_argument(
@@ -385,11 +381,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "a repository left there by an earlier run with the same options is reused",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--commits", type=_positive, default=2000, help="commits in all (default 2000)")
-    parser.add_argument("--files", type=_positive, default=50, help="files in the first commit (default 50)")
-    parser.add_argument("--tokens", type=_positive, default=8, help="tokens planted along the way (default 8)")
+    parser.add_argument("--commits", type=benchlib.positive, default=2000, help="commits in all (default 2000)")
+    parser.add_argument("--files", type=benchlib.positive, default=50, help="files in the first commit (default 50)")
+    parser.add_argument("--tokens", type=benchlib.positive, default=8, help="tokens planted along the way (default 8)")
     parser.add_argument("--seed", type=int, default=2024, help="generator seed (default 2024)")
-    parser.add_argument("--repeat", type=_positive, default=3, help="timed scans (default 3)")
+    parser.add_argument("--repeat", type=benchlib.positive, default=3, help="timed scans (default 3)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.tokens * 4 > args.commits:
@@ -515,16 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict = judge(result, plan, ids)
         figures = build_figures(shape, plan, result, times, verdict, generate_s, git_version)
         print_report(figures)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-            print(f"\nfigures written to {args.json}")
+        benchlib.write_figures(args.json, figures)
         return 0 if verdict.found == verdict.placed == len(plan.planted) else 1
     finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif temporary:
-            print(f"kept {workdir}", file=sys.stderr)
+        benchlib.leave_workdir(workdir, temporary, args.keep)
 
 
 if __name__ == "__main__":

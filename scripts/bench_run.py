@@ -60,6 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_check as bc  # a sibling script, not a package
+import benchlib  # a sibling module, not a package
 
 PACKER_VERSION = 1
 RUN_GOAL_S = 20.0
@@ -635,17 +636,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only write DIR/plain and DIR/archives (DIR absent or empty) and exit",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--entries", type=bc._positive, default=200, help="submissions (default 200)")
-    parser.add_argument("--files", type=bc._positive, default=10000, help="files in all (default 10000)")
+    parser.add_argument("--entries", type=benchlib.positive, default=200, help="submissions (default 200)")
+    parser.add_argument("--files", type=benchlib.positive, default=10000, help="files in all (default 10000)")
     parser.add_argument(
-        "--dockerfiles", type=bc._positive, help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry)"
+        "--dockerfiles", type=benchlib.positive, help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry)"
     )
-    parser.add_argument("--big-binaries", type=bc._non_negative, default=0, help="large weight files (default 0)")
-    parser.add_argument("--big-binary-mb", type=bc._positive, default=5, help="size of each, MiB (default 5)")
+    parser.add_argument("--big-binaries", type=benchlib.non_negative, default=0, help="large weight files (default 0)")
+    parser.add_argument("--big-binary-mb", type=benchlib.positive, default=5, help="size of each, MiB (default 5)")
     parser.add_argument("--tar-share", type=_share, default=0.25, help="share of .tar.gz archives (default 0.25)")
     parser.add_argument("--seed", type=int, default=2023, help="generator seed (default 2023)")
-    parser.add_argument("--repeat", type=bc._positive, default=3, help="runs per command (default 3)")
-    parser.add_argument("--jobs", type=bc._positive, default=2, help="--jobs given to both commands (default 2)")
+    parser.add_argument("--repeat", type=benchlib.positive, default=3, help="runs per command (default 3)")
+    parser.add_argument("--jobs", type=benchlib.positive, default=2, help="--jobs given to both commands (default 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.dockerfiles is None:
@@ -718,16 +719,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         load["end"] = _load()
         figures = build_figures(layout, corpus, version, series, observed, args.repeat, args.jobs, load)
         print_report(figures)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-            print(f"\nfigures written to {args.json}")
+        benchlib.write_figures(args.json, figures)
         return 0
     finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif temporary:
-            print(f"kept {workdir}", file=sys.stderr)
+        benchlib.leave_workdir(workdir, temporary, args.keep)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_check as bc  # a sibling script, not a package
+import benchlib  # a sibling module, not a package
 
 PLANTER_VERSION = 1
 SALT = "bench-secrets/fixed-salt"
@@ -1333,20 +1334,6 @@ def print_report(figures: dict[str, object], outcomes: list[Outcome], root: Path
 # --------------------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be at least 0")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     defaults = bc.parse_args([])  # the archive bench_check generates by default
     parser = argparse.ArgumentParser(
@@ -1360,15 +1347,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "directory, removed afterwards unless --keep); what an earlier run with the same options left there is reused",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--entries", type=_positive, default=defaults.entries, help="submissions (default 100)")
-    parser.add_argument("--files", type=_positive, default=defaults.files, help="generated files (default 5000)")
-    parser.add_argument("--dockerfiles", type=_positive, help="Dockerfiles, 2 or 3 per entry (default 2.5 per entry)")
-    parser.add_argument("--big-binaries", type=_non_negative, default=defaults.big_binaries,
+    parser.add_argument("--entries", type=benchlib.positive, default=defaults.entries, help="submissions (default 100)")
+    parser.add_argument(
+        "--files", type=benchlib.positive, default=defaults.files, help="generated files (default 5000)"
+    )
+    parser.add_argument(
+        "--dockerfiles", type=benchlib.positive, help="Dockerfiles, 2 or 3 per entry (default 2.5 per entry)"
+    )
+    parser.add_argument("--big-binaries", type=benchlib.non_negative, default=defaults.big_binaries,
                         help="large weight files (default 3)")  # fmt: skip
-    parser.add_argument("--big-binary-mb", type=_positive, default=defaults.big_binary_mb,
+    parser.add_argument("--big-binary-mb", type=benchlib.positive, default=defaults.big_binary_mb,
                         help="size of each, MiB (default 50)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=defaults.seed, help="generator seed (default 2023)")
-    parser.add_argument("--repeat", type=_positive, default=3, help="runs per tool (default 3)")
+    parser.add_argument("--repeat", type=benchlib.positive, default=3, help="runs per tool (default 3)")
     parser.add_argument(
         "--detect-secrets-timeout",
         type=float,
@@ -1384,7 +1375,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "on the full archive (auto, the default), always, or never",
     )
     parser.add_argument(
-        "--history-commits", type=_positive, default=2000, help="commits of the history repository (default 2000)"
+        "--history-commits",
+        type=benchlib.positive,
+        default=2000,
+        help="commits of the history repository (default 2000)",
     )
     parser.add_argument("--no-history", action="store_true", help="skip the history figure")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
@@ -1471,16 +1465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             recall_source, history, load,
         )  # fmt: skip
         print_report(figures, outcomes, archive.stats.root)
-        if args.json is not None:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-            print(f"\nfigures written to {args.json}")
+        benchlib.write_figures(args.json, figures)
         return 0
     finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif temporary:
-            print(f"kept {workdir}", file=sys.stderr)
+        benchlib.leave_workdir(workdir, temporary, args.keep)
 
 
 if __name__ == "__main__":
