@@ -27,7 +27,7 @@ from audit.rules.base import Rule
 from audit.rules.high_entropy_string import HighEntropyString
 from audit.secrets import redact
 from audit.secrets.content import Limits
-from audit.secrets.scan import EntrySecrets, SecretOptions
+from audit.secrets.scan import MEMO_KIND, EntrySecrets, SecretOptions
 from audit.tree import EntryTree
 from audit.views.entry import EntryView
 
@@ -145,7 +145,7 @@ def _selected(rule: Rule, config: Config, options: CheckOptions) -> bool:
 def _secret_summaries(tree: EntryTree, findings: list[Finding]) -> tuple[SecretSummary, ...]:
     """The entry's distinct secrets, those some reported finding is about (a secret whose rule did not run
     or was ignored is not summarised either)."""
-    scan = tree.memoized("secrets", ".")
+    scan = tree.memoized(MEMO_KIND, ".")
     if not isinstance(scan, EntrySecrets):
         return ()
     reported = {f.secret.fingerprint for f in findings if f.secret is not None}

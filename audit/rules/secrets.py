@@ -15,7 +15,7 @@ from audit.model import Finding, SecretInfo
 from audit.rules.base import Rule
 from audit.secrets import catalog, redact
 from audit.secrets.redact import Redactor
-from audit.secrets.scan import EntrySecrets, FoundSecret, Place, scan_entry
+from audit.secrets.scan import MEMO_KIND, EntrySecrets, FoundSecret, Place, scan_entry
 from audit.secrets.verify import VERIFIABLE_KINDS, Liveness, check_tokens
 from audit.views.entry import EntryView
 
@@ -26,7 +26,7 @@ def entry_secrets(view: EntryView) -> EntrySecrets:
     """The entry's secret scan, run on first use and shared by every secret rule."""
     options = view.secret_options
     detectors = catalog.select(entropy=options.entropy)
-    return view.tree.memo("secrets", ".", lambda: scan_entry(view.tree, detectors, options))
+    return view.tree.memo(MEMO_KIND, ".", lambda: scan_entry(view.tree, detectors, options))
 
 
 def _liveness(view: EntryView, secrets: list[FoundSecret]) -> dict[str, Liveness]:

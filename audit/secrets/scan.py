@@ -17,6 +17,10 @@ from audit.secrets.content import ContentScanner, Hit, Limits
 from audit.secrets.history import HistoryScan, scan_history
 from audit.tree import EntryTree
 
+MEMO_KIND = "secrets"
+"""The entry tree's memo key of the scan (`tree.memo(MEMO_KIND, ".", ...)`): the secret rules build it, the
+engine reads it back for the entry's summary."""
+
 
 @dataclass(frozen=True)
 class SecretOptions:
