@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
 import shutil
@@ -21,12 +22,13 @@ import traceback
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from audit.discover import TRACKS, DiscoveryError, EntrySource, find_entries, looks_like_repo
-from audit.runner.stages import STAGES, RunContext, Stage, StageOutcome
+from audit.runner.stages import STAGES, Prior, RunContext, Stage, StageOutcome
 from audit.runner.state import EntryRow, State
 
 MANIFEST_SUFFIXES = (".tsv", ".csv")
@@ -66,6 +68,14 @@ class RunOptions:
     entries: tuple[str, ...] = ()  # fnmatch patterns over entry names; empty: all
     context: RunContext | None = None  # built from `out` when None
     stages: tuple[Stage, ...] = field(default_factory=lambda: STAGES)
+    before: tuple[BeforeHook, ...] = ()  # called once the folder is locked, before any stage runs
+
+
+class BeforeHook(Protocol):
+    """Work a run does before its stages, under the run folder's lock (e.g. removing what a killed run
+    left in the Docker Engine)."""
+
+    def __call__(self, state: State, context: RunContext, progress: Progress) -> None: ...
 
 
 @dataclass
@@ -82,20 +92,52 @@ def run(source: Path, options: RunOptions, progress: Progress | None = None) -> 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot create the run folder {out}: {exc.strerror or exc}") from None
-    context = options.context or RunContext(run_dir=out.resolve())
-    state = State(out / "state.sqlite")
-    stale = state.mark_unfinished("interrupted")
-    if stale:
-        progress.note(f"resuming: {stale} stage(s) left running by an earlier run will run again")
-    prepare_source(source, state, context.run_dir, progress)
-    entries = [e for e in state.entries() if _wanted(e.name, options.entries)]
-    result = RunResult(state)
+    with run_lock(out):
+        context = options.context or RunContext(run_dir=out.resolve())
+        state = State(out / "state.sqlite")
+        context = replace(context, run_id=state.run_id())
+        stale = state.mark_unfinished("interrupted")
+        if stale:
+            progress.note(f"resuming: {stale} stage(s) left running by an earlier run will run again")
+        for hook in options.before:
+            hook(state, context, progress)
+        prepare_source(source, state, context.run_dir, progress)
+        entries = [e for e in state.entries() if _wanted(e.name, options.entries)]
+        result = RunResult(state)
+        try:
+            _run_stages(entries, state, context, options, progress, result)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            state.mark_unfinished("interrupted")
+        return result
+
+
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """One process at a time works on a run folder (a run, `repro-audit clean`): a second one would
+    hand out the same stages twice, or remove the containers of builds still running."""
+    path = out / ".lock"
     try:
-        _run_stages(entries, state, context, options, progress, result)
-    except KeyboardInterrupt:
-        result.interrupted = True
-        state.mark_unfinished("interrupted")
-    return result
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise RunError(f"cannot lock the run folder {out}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunError(f"{out} is in use by {holder}: wait for it to end (or stop it) and try again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"repro-audit (pid {os.getpid()})\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ---- the source -----------------------------------------------------------------------------------
@@ -273,7 +315,8 @@ def _run_stages(
             assert entry is not None
             state.start_stage(name, stage.name)
             progress.started(name, stage.name)
-            running[pool.submit(_run_one, stage, entry, context)] = (name, stage)
+            prior = _prior(state, name, stage)
+            running[pool.submit(_run_one, stage, entry, context, prior)] = (name, stage)
 
         def fill() -> None:
             while queue and len(running) < in_flight:
@@ -330,10 +373,20 @@ def _pending(entry: EntryRow, stages: list[Stage], state: State, rerun: tuple[st
     return pending
 
 
-def _run_one(stage: Stage, entry: EntryRow, context: RunContext) -> StageOutcome:
+def _prior(state: State, name: str, stage: Stage) -> dict[str, Prior]:
+    """The results of the stages `stage` reads, from the state (read here: workers never open it)."""
+    prior = {}
+    for needed in stage.needs:
+        row = state.stage(name, needed)
+        if row is not None and row.finished:
+            prior[needed] = Prior(row.status, row.reason, row.data, tuple(state.findings(name, needed)))
+    return prior
+
+
+def _run_one(stage: Stage, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome:
     """In a worker: one stage on one entry; an exception is an `errored` outcome, never a lost batch."""
     try:
-        return stage.run(entry, context)
+        return stage.run(entry, context, prior)
     except Exception as exc:  # a bug or an unexpected input in one entry must not stop the batch
         where = traceback.extract_tb(exc.__traceback__)[-1]
         reason = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
@@ -343,7 +396,15 @@ def _run_one(stage: Stage, entry: EntryRow, context: RunContext) -> StageOutcome
 def _commit(state: State, name: str, stage: str, outcome: StageOutcome) -> None:
     if outcome.entry_path is not None or outcome.entry_data is not None:
         state.update_entry(name, path=outcome.entry_path, data=outcome.entry_data)
-    state.finish_stage(name, stage, outcome.status, reason=outcome.reason, findings=outcome.findings, data=outcome.data)
+    state.finish_stage(
+        name,
+        stage,
+        outcome.status,
+        reason=outcome.reason,
+        findings=outcome.findings,
+        artifacts=outcome.artifacts,
+        data=outcome.data,
+    )
 
 
 def _skip_rest(state: State, name: str, stages: list[Stage], why: str, progress: Progress) -> None:

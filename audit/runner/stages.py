@@ -33,6 +33,7 @@ class RunContext:
     check: CheckOptions | None = None  # None: the defaults of `repro-audit check`
     fail_on: Severity = Severity.HIGH
     clone_timeout: float = 600.0
+    run_id: str = ""  # the run's id (state meta `run_id`): labels what the run creates outside its folder
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,24 @@ class StageOutcome:
     data: dict[str, Any] = field(default_factory=dict)
     entry_path: str | None = None  # set by ingest: where the entry's files now are
     entry_data: dict[str, Any] | None = None  # set by ingest: what to record about the entry
+    artifacts: dict[str, str] = field(default_factory=dict)  # kind -> path relative to the run folder
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What an earlier stage recorded for the entry, as a later stage reads it."""
+
+    status: str
+    reason: str | None
+    data: dict[str, Any]
+    findings: tuple[dict[str, Any], ...]
 
 
 class Stage(Protocol):
     name: str
+    needs: tuple[str, ...]  # stages whose results this one reads (run first, even when not asked for)
 
-    def run(self, entry: EntryRow, context: RunContext) -> StageOutcome: ...
+    def run(self, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome: ...
 
 
 class IngestStage:
@@ -56,8 +69,9 @@ class IngestStage:
     prepared, a git URL is cloned (at the manifest's commit, else the default branch's head)."""
 
     name = "ingest"
+    needs: tuple[str, ...] = ()
 
-    def run(self, entry: EntryRow, context: RunContext) -> StageOutcome:
+    def run(self, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome:
         findings = [finding_dict(f) for f in _recorded_findings(entry)]
         if entry.source_kind == "git":
             return self._clone(entry, context, findings)
@@ -127,8 +141,9 @@ class StaticStage:
     """`repro-audit check` on the entry: every static rule, the secret scan included."""
 
     name = "static"
+    needs: tuple[str, ...] = ("ingest",)
 
-    def run(self, entry: EntryRow, context: RunContext) -> StageOutcome:
+    def run(self, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome:
         # Imported here, in the worker: the rules and the secret scanner are not needed by the main process,
         # and loading them there would cost a resumed run that has nothing left to do.
         from audit.engine import CheckOptions, audit_entry

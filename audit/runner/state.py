@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,6 +158,16 @@ class State:
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
                        (key, value, value))  # fmt: skip
 
+    def run_id(self) -> str:
+        """The run's id, made once: the label of everything the run creates outside its folder."""
+        known = self.meta("run_id")
+        if known is None:
+            known = uuid.uuid4().hex[:16]
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('run_id', ?)", (known,))
+            known = self.meta("run_id") or known
+        return known
+
     def last_change(self) -> str | None:
         """When a stage last started or ended: reports written after that are up to date."""
         row = self._db.execute(
@@ -279,9 +290,14 @@ class State:
             cursor = db.execute("UPDATE stages SET status = ?, ended = ? WHERE status = 'running'", (status, now()))
             return cursor.rowcount
 
-    def findings(self, entry: str) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT data FROM findings WHERE entry = ? ORDER BY stage, seq", (entry,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+    def findings(self, entry: str, stage: str | None = None) -> list[dict[str, Any]]:
+        if stage is None:
+            rows = self._db.execute("SELECT data FROM findings WHERE entry = ? ORDER BY stage, seq", (entry,))
+        else:
+            rows = self._db.execute(
+                "SELECT data FROM findings WHERE entry = ? AND stage = ? ORDER BY seq", (entry, stage)
+            )
+        return [json.loads(r[0]) for r in rows.fetchall()]
 
     def artifacts(self, entry: str) -> dict[str, str]:
         rows = self._db.execute("SELECT stage, kind, path FROM artifacts WHERE entry = ?", (entry,)).fetchall()

@@ -109,10 +109,10 @@ def test_a_crashing_stage_errors_that_entry_only(tmp_path: Path, monkeypatch: py
     source = _archive(tmp_path / "archive", 3)
     real = StaticStage.run
 
-    def sometimes(self: StaticStage, entry: object, context: object) -> object:
+    def sometimes(self: StaticStage, entry: object, context: object, prior: object) -> object:
         if getattr(entry, "name", "") == "A100/user001/repo":
             raise RuntimeError("boom")
-        return real(self, entry, context)  # type: ignore[arg-type]
+        return real(self, entry, context, prior)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StaticStage, "run", sometimes)
     result = run_module.run(source, run_module.RunOptions(out=tmp_path / "run", jobs=1))
