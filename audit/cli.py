@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import fnmatch
 import io
+import json
 import os
 import sys
 import tempfile
@@ -28,13 +29,13 @@ from audit.config import DEFAULT_SECRET_MAX_FILE_BYTES, ConfigError
 from audit.discover import DiscoveryError
 from audit.engine import CheckOptions, run_check
 from audit.ingest.issues import ISSUES as INGEST_ISSUES
-from audit.ingest.issues import IngestIssue
+from audit.issues import StageIssue
 from audit.model import CheckResult, Severity
 from audit.rules import REGISTRY
 from audit.rules.base import Rule
-from audit.runner.run import RunError, RunOptions
+from audit.runner.run import BeforeHook, RunError, RunOptions, run_lock
 from audit.runner.run import run as run_batch
-from audit.runner.stages import STAGES, RunContext
+from audit.runner.stages import STAGES, RunContext, Stage
 from audit.runner.state import State, StateError, now
 from audit.secrets.catalog import select as select_detectors
 from audit.secrets.content import Limits
@@ -43,11 +44,12 @@ from audit.secrets.scan import SecretOptions
 from audit.secrets.scrub import ScrubError, run_scrub
 from audit.secrets.verify import DEFAULT_BASE_URL as DEFAULT_VERIFY_URL
 from audit.secrets.verify import VerifyConfigError, check_base_url
-from reports import json_v1, run_report, scrub_report, terminal
+from reports import hosts_table, json_v1, run_report, scrub_report, terminal
 from reports.guard import guard
 from reports.progress import LiveProgress, PlainProgress
 
-STAGE_NAMES = [stage.name for stage in STAGES]
+STAGE_NAMES = [*(stage.name for stage in STAGES), "build"]
+"""Every stage `repro-audit run` knows, in pipeline order (`build` comes from `rebuild/`)."""
 EXIT_OK = 0
 """Nothing at or above --fail-on."""
 EXIT_FINDINGS = 1
@@ -244,6 +246,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-history", dest="history", action="store_false", help="do not scan git history")
     run.add_argument("--clone-timeout", type=float, default=600.0, metavar="SECONDS", help="per clone (default: 600)")
     run.add_argument("--plain", action="store_true", help="a line per stage instead of a live display")
+    run.add_argument(
+        "--stages",
+        type=_stage_list,
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated stages to run, of {', '.join(STAGE_NAMES)} (default: all); ingest always runs and "
+        "a stage's prerequisites are added",
+    )
+    rebuild = run.add_argument_group("rebuild (a Docker Engine)")
+    rebuild.add_argument(
+        "--hosts",
+        type=Path,
+        metavar="FILE",
+        help="host profiles (TOML); default: the local engine, track cpu, no pulls",
+    )
+    rebuild.add_argument(
+        "--build-timeout", type=_duration, metavar="DURATION", help="per build, e.g. 90s, 45m (default: 60m)"
+    )
+    rebuild.add_argument("--train-timeout", type=_duration, metavar="DURATION", help="per training run (default: 24h)")
+    rebuild.add_argument(
+        "--eval-timeout", type=_duration, metavar="DURATION", help="per evaluation (default: open 300m, closed 600m)"
+    )
+    rebuild.add_argument("--no-cache", action="store_true", help="build without the engine's cache")
+    rebuild.add_argument(
+        "--rebuild-twice",
+        action="store_true",
+        help="build each target twice without cache and compare the two images (determinism)",
+    )
+    rebuild.add_argument(
+        "--build-arg", action="append", default=[], metavar="KEY=VALUE", help="a build argument for every target"
+    )
 
     report = commands.add_parser(
         "report",
@@ -251,6 +284,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write DIR/entries/<name>/report.{json,md} and DIR/summary.{json,md} from DIR/state.sqlite.",
     )
     report.add_argument("out", type=Path, metavar="DIR", help="a folder written by `repro-audit run`")
+
+    hosts = commands.add_parser(
+        "hosts",
+        help="check the host profiles: engine reachable, version, GPUs a container sees, free disk",
+        description=(
+            "Check every host profile of --hosts FILE (default: the built-in `local` profile). Exit codes: 0 every "
+            "profile is usable, 1 some profile is not, 2 usage error."
+        ),
+    )
+    hosts.add_argument("--hosts", type=Path, metavar="FILE", help="host profiles (TOML)")
+    hosts.add_argument("--format", choices=("terminal", "json"), default="terminal", help="output format")
+
+    clean = commands.add_parser(
+        "clean",
+        help="remove the containers, images and networks a run left in its Docker Engines",
+        description=(
+            "Remove everything `repro-audit run --out DIR` created in its engines (found by the run's label and "
+            "its build logs): after a crash, a killed run, or when the images are no longer needed."
+        ),
+    )
+    clean.add_argument("out", type=Path, metavar="DIR", help="a folder written by `repro-audit run`")
+    clean.add_argument("--keep-images", action="store_true", help="remove containers and networks only")
 
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
@@ -283,6 +338,25 @@ class _OutputAction(argparse.Action):
         else:
             raise UsageError(f"--output {path}: put a --format before it (terminal or json)")
         setattr(namespace, self.dest, pairs)
+
+
+def _stage_list(text: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [n for n in names if n not in STAGE_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown stage {unknown[0]!r}" if unknown else "give at least one stage"
+        ) from None
+    return names
+
+
+def _duration(text: str) -> float:
+    from rebuild.hosts import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _selectors(items: list[str]) -> tuple[str, ...]:
@@ -352,6 +426,10 @@ def _run(argv: list[str]) -> int:
         return _run_batch(args)
     if args.command == "report":
         return _report(args.out)
+    if args.command == "hosts":
+        return _hosts(args)
+    if args.command == "clean":
+        return _clean(args.out, keep_images=args.keep_images)
     if args.command != "check":
         parser.print_help()
         return EXIT_ERROR
@@ -396,12 +474,15 @@ def _run_batch(args: argparse.Namespace) -> int:
     context = RunContext(
         run_dir=args.out.resolve(), check=check, fail_on=args.fail_on, clone_timeout=max(1.0, args.clone_timeout)
     )
+    selected, before = _stages(args)
     options = RunOptions(
         out=args.out,
         jobs=max(0, args.jobs),
         rerun=tuple(args.rerun),
         entries=tuple(args.entries),
         context=context,
+        stages=selected,
+        before=before,
     )
     console = Console(stderr=True, highlight=False)
     live = console.is_terminal and not args.plain
@@ -426,9 +507,119 @@ def _run_batch(args: argparse.Namespace) -> int:
         markup=False,
     )
     if result.interrupted:
+        if any(stage.name == "build" for stage in selected):
+            _clean_after_interrupt(args.out, console)
         console.print("repro-audit: interrupted; run the same command again to resume", markup=False)
         return EXIT_INTERRUPTED
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _stages(args: argparse.Namespace) -> tuple[tuple[Stage, ...], tuple[BeforeHook, ...]]:
+    """The stage objects of `--stages` (with ingest and every prerequisite), and what runs before them."""
+    wanted = set(args.stages or STAGE_NAMES) | {"ingest"}
+    if "build" in wanted:
+        wanted.add("static")  # the build links its failures to the static findings that predicted them
+    stages: list[Stage] = [stage for stage in STAGES if stage.name in wanted]
+    before: list[BeforeHook] = []
+    if "build" in wanted:
+        from rebuild.build import BuildOptions, BuildStage
+
+        hosts = _host_profiles(args)
+        build_args = dict(_key_value(item) for item in args.build_arg)
+        options = BuildOptions(
+            hosts=tuple(hosts), no_cache=args.no_cache, rebuild_twice=args.rebuild_twice, build_args=build_args
+        )
+        stages.append(BuildStage(options))
+        before.append(_EngineHousekeeping(tuple(h.endpoint for h in hosts)))
+    return tuple(stages), tuple(before)
+
+
+def _host_profiles(args: argparse.Namespace) -> list[Any]:
+    from rebuild.hosts import LOCAL, HostsError, load_hosts, with_timeouts
+
+    try:
+        hosts = load_hosts(args.hosts) if getattr(args, "hosts", None) else [LOCAL]
+    except HostsError as exc:
+        raise UsageError(str(exc)) from None
+    return with_timeouts(
+        hosts,
+        build=getattr(args, "build_timeout", None),
+        train=getattr(args, "train_timeout", None),
+        evaluation=getattr(args, "eval_timeout", None),
+    )
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--build-arg {text!r}: write KEY=VALUE")
+    return key.strip(), value
+
+
+class _EngineHousekeeping:
+    """Before the stages of a run that builds: remember the run's engines (for `repro-audit clean`) and
+    remove the containers an earlier, killed attempt of this run left in them."""
+
+    def __init__(self, endpoints: tuple[str | None, ...]) -> None:
+        self.endpoints = endpoints
+
+    def __call__(self, state: State, context: RunContext, progress: Any) -> None:
+        from rebuild.clean import clean_run
+
+        known = json.loads(state.meta("engines") or "[]")
+        state.set_meta("engines", json.dumps(list(dict.fromkeys([*known, *self.endpoints]))))
+        report = clean_run(context.run_dir, context.run_id, self.endpoints, images=False)
+        if report.containers:
+            progress.note(f"removed {len(report.containers)} container(s) an earlier attempt of this run left")
+
+
+def _clean_after_interrupt(out: Path, console: Console) -> None:
+    try:
+        removed = _clean_run_folder(out, keep_images=True)
+    except (RunError, StateError) as exc:
+        console.print(f"repro-audit: could not clean up: {exc}", markup=False)
+        return
+    if removed.containers:
+        console.print(f"repro-audit: removed {len(removed.containers)} container(s) of the interrupted builds")
+
+
+def _clean_run_folder(out: Path, *, keep_images: bool) -> Any:
+    from rebuild.clean import clean_run
+
+    if not (out / "state.sqlite").is_file():
+        raise UsageError(f"{out} holds no run (no state.sqlite): give the --out folder of `repro-audit run`")
+    with run_lock(out):
+        state = State(out / "state.sqlite")
+        try:
+            run_id, engines = state.run_id(), json.loads(state.meta("engines") or "[null]")
+        finally:
+            state.close()
+        return clean_run(out, run_id, engines, images=not keep_images)
+
+
+def _clean(out: Path, *, keep_images: bool) -> int:
+    report = _clean_run_folder(out, keep_images=keep_images)
+    console = _GuardedConsole(stderr=True, highlight=False)
+    console.print(
+        f"repro-audit: removed {len(report.containers)} container(s), {len(report.images)} image(s) and "
+        f"{len(report.networks)} network(s) of the run in {out}",
+        markup=False,
+    )
+    for problem in report.problems:
+        console.print(f"repro-audit: could not clean: {problem}", markup=False)
+    return EXIT_FINDINGS if report.problems else EXIT_OK
+
+
+def _hosts(args: argparse.Namespace) -> int:
+    from rebuild.checks import check_host
+
+    checks = [check_host(profile) for profile in _host_profiles(args)]
+    rows = [check.to_dict() for check in checks]
+    if args.format == "json":
+        print(json.dumps({"schema_version": 1, "hosts": rows}, indent=2))
+    else:
+        hosts_table.render(rows, Console(highlight=False))
+    return EXIT_OK if all(check.usable for check in checks) else EXIT_FINDINGS
 
 
 def _write_run_reports(state: State, out: Path) -> None:
@@ -534,7 +725,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _rules(rule_id: str | None) -> int:
     console = Console(highlight=False)
-    every: list[Rule | IngestIssue] = [*INGEST_ISSUES, *REGISTRY]
+    from rebuild.issues import ISSUES as BUILD_ISSUES
+
+    every: list[Rule | StageIssue] = [*INGEST_ISSUES, *BUILD_ISSUES, *REGISTRY]
     if rule_id is None:
         for rule in every:
             off = "" if rule.enabled_by_default else "  (off by default)"

@@ -5,12 +5,9 @@ sandbox every container starts in. Nothing else in the project calls `docker.Doc
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import multiprocessing
 import re
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -19,6 +16,8 @@ from typing import Any
 
 import docker
 import docker.errors
+
+from audit.process import die_with_parent
 
 LABEL_PREFIX = "org.repro-audit"
 LABEL_RUN = f"{LABEL_PREFIX}.run"  # the run's id (meta `run_id` of its state): what `clean` removes
@@ -214,7 +213,7 @@ def _created_images(log: str) -> tuple[str, ...]:
 
 def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection) -> None:
     """In the child: make the build request and copy its output to the log. Dies with its parent."""
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     image_id: str | None = None
     error: str | None = None
@@ -260,13 +259,3 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection) -> N
         result.send({"image_id": image_id if error is None else None, "error": error})
     finally:
         result.close()
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (prctl PR_SET_PDEATHSIG), so a killed worker
-    never leaves a build client behind that keeps the engine building."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG

@@ -52,6 +52,7 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
     findings = state.findings(entry.name)
     static = next((s for s in stages if s.stage == "static"), None)
     static_data = static.data if static is not None else {}
+    build = next((s for s in stages if s.stage == "build"), None)
     document = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
@@ -67,8 +68,23 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
         "counts": _counts(findings),
         "findings": findings,
         "secrets": static_data.get("secrets", []),
+        "build": _build(build),
     }
     return EntryDocument(entry.name, document)
+
+
+def _build(row: StageRow | None) -> dict[str, Any] | None:
+    """The build stage's results as the report shows them: the host, and per target what came of it."""
+    if row is None or not row.data.get("targets"):
+        return None
+    data = row.data
+    return {
+        "host": data.get("host"),
+        "track": data.get("track"),
+        "endpoint": data.get("endpoint"),
+        "limit_seconds": data.get("limit_seconds"),
+        "targets": data["targets"],
+    }
 
 
 def _stage(row: StageRow) -> dict[str, Any]:
@@ -111,12 +127,17 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
             if finding.get("suppressed") is None:
                 families.setdefault(finding["family"], Counter())[finding["severity"]] += 1
     ranked = sorted(entries, key=lambda e: (-_problem_score(e), e["name"]))
+    builds: Counter[str] = Counter()
+    for entry in entries:
+        for target in (entry.get("build") or {}).get("targets", []):
+            builds[target.get("class") or target["status"]] += 1
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
         "entries": len(entries),
         "stages": {stage: dict(sorted(c.items())) for stage, c in per_stage.items()},
         "families": {family: {s: c.get(s, 0) for s in _SEVERITIES} for family, c in sorted(families.items())},
+        "builds": dict(sorted(builds.items(), key=lambda item: (-item[1], item[0]))),
         "ranking": [
             {
                 "name": e["name"],
@@ -164,6 +185,8 @@ def entry_markdown(doc: dict[str, Any]) -> str:
                 f"- `{_code(target['dockerfile'])}`: {target['role']} ({_md(target['role_reason'])}; "
                 f"context `{_code(target['context'])}`)"
             )
+    if doc.get("build"):
+        lines += _build_markdown(doc["build"])
     for severity in _SEVERITIES:
         found = [f for f in doc["findings"] if f["severity"] == severity and f.get("suppressed") is None]
         if found:
@@ -183,6 +206,68 @@ def entry_markdown(doc: dict[str, Any]) -> str:
     if not doc["findings"]:
         lines += ["", "Nothing found."]
     return "\n".join(lines) + "\n"
+
+
+FENCE = "`" * 3
+
+
+def _build_markdown(build: dict[str, Any]) -> list[str]:
+    limit = build.get("limit_seconds")
+    lines = ["", "## Builds", ""]
+    lines.append(
+        f"On host `{_code(str(build.get('host')))}` ({build.get('track')}, {_md(str(build.get('endpoint')))})"
+        + (f", limit {limit:g} s per build." if limit else ".")
+    )
+    lines += ["", "| Dockerfile | result | seconds | image |", "|---|---|---|---|"]
+    for target in build["targets"]:
+        result = target["status"] if target["status"] == "built" else f"**{target.get('class', target['status'])}**"
+        seconds = f"{target['seconds']:.1f}" if target.get("seconds") is not None else ""
+        image = target.get("image") or {}
+        facts = f"`{image['id'][7:19]}` {image['size'] / 1024**2:.1f} MiB, {image['layers']} layers" if image else ""
+        lines.append(f"| `{_code(target['dockerfile'])}` | {result} | {seconds} | {facts} |")
+    for target in build["targets"]:
+        lines += _target_story(target)
+    return lines
+
+
+def _target_story(target: dict[str, Any]) -> list[str]:
+    """Why a target failed, with the log lines and the static findings that predicted it; what the
+    determinism check and the image scan found."""
+    lines: list[str] = []
+    name = _code(target["dockerfile"])
+    if target["status"] != "built":
+        step = f" at line {target['step_line']}" if target.get("step_line") else ""
+        lines += ["", f"### `{name}`: {target.get('class', target['status'])}{step}", ""]
+        lines.append(_md(target.get("summary") or ""))
+        if target.get("step"):
+            lines += ["", f"Failing step: `{_code(target['step'].strip())}`"]
+        if target.get("evidence"):
+            lines += ["", FENCE + "text"]
+            lines += [f"{e['line']:>5}  {e['text']}".replace(FENCE, "'''") for e in target["evidence"]]
+            lines.append(FENCE)
+        if target.get("predicted_by"):
+            lines += ["", "Predicted by the static audit:"]
+            for p in target["predicted_by"]:
+                where = p["path"] + (f":{p['line']}" if p.get("line") else "")
+                lines.append(f"- **{p['rule']}** `{_code(where)}`: {_md(p['message'])}")
+        if target.get("log"):
+            lines += ["", f"Full log: `{_code(target['log'])}`"]
+    determinism = target.get("determinism")
+    if determinism and not determinism.get("identical"):
+        lines += ["", f"### `{name}`: not reproducible", ""]
+        if determinism.get("error"):
+            lines.append(_md(determinism["error"]))
+        for difference in determinism.get("files", []):
+            lines.append(f"- `{_code(difference['path'])}`: {difference['what']}")
+        for difference in determinism.get("config", []):
+            lines.append(f"- config `{_code(difference['key'])}` differs")
+        if determinism.get("truncated"):
+            lines.append(f"- ... {determinism.get('differing_paths')} differing paths in all")
+    scan = target.get("image_scan")
+    if scan and scan.get("gaps"):
+        lines += ["", f"The image scan of `{name}` could not look into:"]
+        lines += [f"- {_md(gap)}" for gap in scan["gaps"]]
+    return lines
 
 
 def _finding_line(finding: dict[str, Any]) -> str:
@@ -210,6 +295,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             + " | ".join(str(counts[s]) for s in _SEVERITIES)
             + " |"
         )
+    if summary.get("builds"):
+        lines += ["", "## Builds", "", "| result | targets |", "|---|---|"]
+        lines += [f"| {result} | {count} |" for result, count in summary["builds"].items()]
     problems = [p for source in summary["sources"] for p in source["data"].get("problems", [])]
     refused = [r for source in summary["sources"] for r in source["data"].get("refused", [])]
     if problems or refused:

@@ -51,7 +51,7 @@ def _entry(report: EntryReport, console: Console, min_severity: Severity, show_s
             )
             console.print(
                 Text(
-                    f"    {secret.label} {secret.redacted} [{secret.fingerprint}] in {_LIVES[secret.lives]}: {places}",
+                    f"    {secret.label} {secret.redacted} [{secret.fingerprint}] in {_LIVES.get(secret.lives, secret.lives)}: {places}",
                     style="red",
                 )
             )
@@ -76,7 +76,12 @@ def _findings(findings: list[Finding], console: Console) -> None:
         console.print(Text(f"           fix: {f.fix}", style="dim"))
 
 
-_LIVES = {"tree": "the tree only", "history": "git history only", "both": "the tree and git history"}
+_LIVES = {
+    "tree": "the tree only",
+    "history": "git history only",
+    "both": "the tree and git history",
+    "image": "a built image",
+}
 
 
 def _shared_secrets(result: CheckResult, console: Console) -> None:

@@ -7,37 +7,12 @@ and explanations like rules do, so reports, `repro-audit rules` and suppressions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from audit.issues import StageIssue
+from audit.model import Severity
 
-from audit.model import Confidence, Finding, Location, Severity
+FAMILY = "ingest"
 
-
-@dataclass(frozen=True)
-class IngestIssue:
-    id: str
-    name: str
-    severity: Severity
-    summary: str
-    explanation: str
-    fix: str
-    family: str = "ingest"
-    confidence: Confidence = Confidence.HIGH
-    enabled_by_default: bool = True
-
-    def finding(self, message: str, path: str = ".") -> Finding:
-        return Finding(
-            rule=self.id,
-            name=self.name,
-            family=self.family,
-            severity=self.severity,
-            confidence=self.confidence,
-            message=message,
-            location=Location(path),
-            fix=self.fix,
-        )
-
-
-MEMBER_REFUSED = IngestIssue(
+MEMBER_REFUSED = StageIssue(
     "RA010",
     "archive-member-refused",
     Severity.MEDIUM,
@@ -47,8 +22,9 @@ MEMBER_REFUSED = IngestIssue(
     "compression-ratio limits are refused. The rest of the entry is audited; the refused member is missing "
     "from it, as it would be from any safe rebuild.",
     "Repackage the submission with relative paths inside its own folder, and no links out of it.",
+    family=FAMILY,
 )
-DUPLICATE_NAME = IngestIssue(
+DUPLICATE_NAME = StageIssue(
     "RA011",
     "duplicate-entry-name",
     Severity.LOW,
@@ -56,8 +32,9 @@ DUPLICATE_NAME = IngestIssue(
     "Entry names are `<track>/<user>/<repo>`. The same repository submitted twice (or two archives with the "
     "same layout) would otherwise overwrite each other's results; the later one is renamed `name#2`.",
     "Check that both submissions are meant to be audited; remove the duplicate from the manifest if not.",
+    family=FAMILY,
 )
-UNPINNED_SUBMISSION = IngestIssue(
+UNPINNED_SUBMISSION = StageIssue(
     "RA012",
     "unpinned-submission",
     Severity.MEDIUM,
@@ -66,8 +43,9 @@ UNPINNED_SUBMISSION = IngestIssue(
     "submitted before the deadline; entrants kept pushing after it. The commit that was audited is recorded "
     "so the audit can be repeated, but it may not be the submitted one.",
     "Add the submitted commit to the manifest's `commit` column.",
+    family=FAMILY,
 )
-NOT_INGESTED = IngestIssue(
+NOT_INGESTED = StageIssue(
     "RA013",
     "entry-not-ingested",
     Severity.HIGH,
@@ -75,6 +53,7 @@ NOT_INGESTED = IngestIssue(
     "Nothing of the entry can be audited or rebuilt: the repository is gone or private, the commit does not "
     "exist, the archive is corrupt or password-protected, or it holds no file.",
     "Fix the URL, commit or archive named in the message, then run again with `--rerun ingest`.",
+    family=FAMILY,
 )
 
-ISSUES: tuple[IngestIssue, ...] = (MEMBER_REFUSED, DUPLICATE_NAME, UNPINNED_SUBMISSION, NOT_INGESTED)
+ISSUES: tuple[StageIssue, ...] = (MEMBER_REFUSED, DUPLICATE_NAME, UNPINNED_SUBMISSION, NOT_INGESTED)

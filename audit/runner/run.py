@@ -18,6 +18,7 @@ import fnmatch
 import os
 import shutil
 import signal
+import time
 import traceback
 from collections import deque
 from collections.abc import Iterator
@@ -25,9 +26,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from audit.discover import TRACKS, DiscoveryError, EntrySource, find_entries, looks_like_repo
+from audit.process import die_with_parent
 from audit.runner.stages import STAGES, Prior, RunContext, Stage, StageOutcome
 from audit.runner.state import EntryRow, State
 
@@ -112,8 +114,13 @@ def run(source: Path, options: RunOptions, progress: Progress | None = None) -> 
         return result
 
 
+LOCK_WAIT_SECONDS = 10.0
+"""How long a run or `clean` waits for the folder's lock: the workers of a run just killed take a moment
+to die (they are killed with it, asynchronously) and hold the lock until then."""
+
+
 @contextmanager
-def run_lock(out: Path) -> Iterator[None]:
+def run_lock(out: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     """One process at a time works on a run folder (a run, `repro-audit clean`): a second one would
     hand out the same stages twice, or remove the containers of builds still running."""
     path = out / ".lock"
@@ -122,9 +129,7 @@ def run_lock(out: Path) -> Iterator[None]:
     except OSError as exc:
         raise RunError(f"cannot lock the run folder {out}: {exc.strerror or exc}") from None
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _acquire(handle, wait):
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise RunError(f"{out} is in use by {holder}: wait for it to end (or stop it) and try again") from None
@@ -350,9 +355,23 @@ def _run_stages(
             raise
 
 
+def _acquire(handle: IO[str], wait: float) -> bool:
+    until = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= until:
+                return False
+            time.sleep(0.1)
+
+
 def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the main process, which stops them and records what was interrupted."""
+    """Workers leave Ctrl-C to the main process, which stops them and records what was interrupted, and
+    die with it when it is killed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

@@ -3,6 +3,7 @@ sandbox, and the step images a log names."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import docker
@@ -35,10 +36,8 @@ def _ours(client: docker.DockerClient) -> list[str]:
 
 
 def _remove(client: docker.DockerClient, tag: str) -> None:
-    try:
+    with contextlib.suppress(docker.errors.DockerException):
         client.images.remove(tag, force=True)
-    except docker.errors.DockerException:
-        pass
 
 
 @pytest.mark.docker
@@ -147,5 +146,5 @@ def test_step_images_are_those_the_build_created() -> None:
 
 
 def test_an_unreachable_endpoint_says_what_to_do() -> None:
-    with pytest.raises(engine.EngineUnavailable, match="tcp://127.0.0.1:9 .*scripts/docker-engine.sh"):
+    with pytest.raises(engine.EngineUnavailable, match=r"tcp://127\.0\.0\.1:9 .*scripts/docker-engine\.sh"):
         engine.connect("tcp://127.0.0.1:9", timeout=5)

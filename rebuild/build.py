@@ -1,0 +1,554 @@
+"""The `build` stage of `repro-audit run`: every target of the entry built by a real Docker Engine, on
+the host profile of the entry's track, under the profile's wall-clock limit.
+
+Per target, in order:
+1. The base images are looked up on the host first. One that is missing on a host that allows no pulls
+   fails the target at once (the engine would otherwise try to pull it anyway).
+2. The build runs with the profile's memory limit, network policy and the run's labels; its output goes
+   to `DIR/entries/<entry>/<dockerfile>/build.log` as it comes. At the deadline it is cancelled and
+   nothing of it is left running (`rebuild.engine.build`).
+3. A failure is classified from the log and the engine's error (`rebuild.classify`) and reported as one
+   finding, linked to the static findings that predicted it (same target, rule ids of the class).
+4. A built image is measured (id, size, layers, base image digests) and scanned for secrets in its
+   configuration and in the layers the build added (`rebuild.image_secrets`).
+5. With `--rebuild-twice`, the target is built again without cache and the two images are compared
+   (`rebuild.determinism`).
+
+The stage is `failed` when a target did not build or a finding reaches `--fail-on`; `skipped` (with the
+reason) when the entry has no Dockerfile or no engine answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from audit.model import Location, Severity
+from audit.runner.stages import Prior, RunContext, StageOutcome
+from audit.runner.state import EntryRow
+from audit.serialize import finding_dict
+from audit.views.dockerfile import DockerfileView, parse_dockerfile, substitute
+from rebuild import engine, issues
+from rebuild.classify import Failure, FailureClass, classify
+from rebuild.hosts import LOCAL, HostProfile, host_for
+
+_TAG_SAFE = re.compile(r"[^a-z0-9_.-]+")
+_STEP = re.compile(r"^Step (\d+)/(\d+) :")
+EVIDENCE_LINES = 8
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Picklable: travels to the worker processes with the stage."""
+
+    hosts: tuple[HostProfile, ...] = (LOCAL,)
+    no_cache: bool = False
+    rebuild_twice: bool = False
+    build_args: dict[str, str] = field(default_factory=dict)
+    scan_secrets: bool = True
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    dockerfile: str  # entry-relative
+    context: str  # entry-relative
+    role: str
+
+
+class BuildStage:
+    name = "build"
+    needs: tuple[str, ...] = ("ingest", "static")
+
+    def __init__(self, options: BuildOptions | None = None) -> None:
+        self.options = options or BuildOptions()
+
+    def run(self, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome:
+        if entry.path is None:
+            return StageOutcome("skipped", "the entry was not ingested")
+        root = Path(entry.path)
+        targets = _targets(root, prior.get("static"))
+        if not targets:
+            return StageOutcome("skipped", "the entry has no Dockerfile to build")
+        host = host_for(entry.name, entry.track, list(self.options.hosts), gpu=False)
+        if host is None:  # only when no host at all was given
+            return StageOutcome("skipped", "no host profile to build on")
+        static_findings = prior["static"].findings if "static" in prior else ()
+        builder = _EntryBuild(entry, root, context, host, self.options, static_findings)
+        try:
+            with _slot(context.run_dir, host) as waited:
+                client = engine.connect(host.endpoint)
+                try:
+                    results = [builder.target(client, target) for target in targets]
+                finally:
+                    client.close()
+        except engine.EngineUnavailable as exc:
+            return StageOutcome("skipped", str(exc), data={"host": host.name})
+        findings = [f for result in results for f in result.findings]
+        data = {
+            "host": host.name,
+            "track": host.track,
+            "endpoint": host.where,
+            "limit_seconds": host.timeouts.build,
+            "waited_for_host_seconds": round(waited, 3),
+            "targets": [r.data for r in results],
+        }
+        artifacts = {f"{r.data['dockerfile']}/{kind}": path for r in results for kind, path in r.logs.items()}
+        return StageOutcome(
+            _status(results, findings, context.fail_on),
+            _reason(results, findings, context.fail_on),
+            tuple(finding_dict(f) for f in findings),
+            data,
+            artifacts=artifacts,
+        )
+
+
+@dataclass
+class _TargetResult:
+    data: dict[str, Any]
+    findings: list[Any] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.data["status"] == "built")
+
+
+class _EntryBuild:
+    def __init__(
+        self,
+        entry: EntryRow,
+        root: Path,
+        context: RunContext,
+        host: HostProfile,
+        options: BuildOptions,
+        static_findings: tuple[dict[str, Any], ...],
+    ) -> None:
+        self.entry = entry
+        self.root = root
+        self.context = context
+        self.host = host
+        self.options = options
+        self.static_findings = static_findings
+
+    def target(self, client: docker.DockerClient, target: TargetSpec) -> _TargetResult:
+        dockerfile = self.root / target.dockerfile
+        build_context = self.root / target.context
+        log_dir = self.context.run_dir / "entries" / self.entry.name / target.dockerfile
+        result = _TargetResult(
+            {
+                "dockerfile": target.dockerfile,
+                "context": target.context,
+                "role": target.role,
+                "status": "not-built",
+                "limit_seconds": self.host.timeouts.build,
+            }
+        )
+        view = _view(dockerfile)
+        bases, missing = self._bases(client, view)
+        result.data["bases"] = bases
+        if missing is not None:
+            return self._failed(result, target, view, _missing_base(missing, self.host), None)
+        tag = _tag(self.context.run_id, self.entry.name, target.dockerfile)
+        labels = engine.run_labels(self.context.run_id or "unlabelled", "build", self.entry.name, target.dockerfile)
+        first = self._build(target, dockerfile, build_context, log_dir / "build.log", tag, labels, result, "build.log")
+        if first.outcome != "built":
+            return self._failed(result, target, view, _classified(first, log_dir / "build.log"), first)
+        assert first.image_id is not None
+        result.data["status"] = "built"
+        result.data["image"] = _image_facts(client, first.image_id, tag)
+        if self.options.scan_secrets:
+            self._scan_image(client, first.image_id, target, view, result)
+        if self.options.rebuild_twice:
+            self._rebuild(client, target, dockerfile, build_context, log_dir, tag, labels, first.image_id, result)
+        return result
+
+    # ---- steps ---------------------------------------------------------------------------------------
+
+    def _bases(
+        self, client: docker.DockerClient, view: DockerfileView | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The base images of the Dockerfile's stages as the host has them; the first missing one when the
+        host may not pull."""
+        if view is None:
+            return [], None
+        values = {**view.global_args, **self.options.build_args}
+        found: list[dict[str, Any]] = []
+        for stage in view.stages:
+            reference, unresolved = substitute(stage.base_raw, values)
+            if stage.base_is_stage or unresolved or reference.lower() == "scratch" or not reference:
+                continue
+            try:
+                image = client.images.get(reference)
+            except docker.errors.ImageNotFound:
+                if not self.host.pull:
+                    return found, reference
+                found.append({"reference": reference, "id": None, "digests": [], "present": False})
+                continue
+            except docker.errors.APIError:  # an invalid reference: the build reports it in its own words
+                continue
+            found.append(
+                {
+                    "reference": reference,
+                    "id": image.id,
+                    "digests": list(image.attrs.get("RepoDigests") or []),
+                    "present": True,
+                }
+            )
+        return found, None
+
+    def _build(
+        self,
+        target: TargetSpec,
+        dockerfile: Path,
+        build_context: Path,
+        log: Path,
+        tag: str,
+        labels: dict[str, str],
+        result: _TargetResult,
+        kind: str,
+        *,
+        nocache: bool | None = None,
+    ) -> engine.BuildResult:
+        spec = engine.BuildSpec(
+            context=build_context,
+            dockerfile=dockerfile,
+            tag=tag,
+            labels=labels,
+            log=log,
+            deadline=self.host.timeouts.build,
+            build_args=dict(self.options.build_args),
+            nocache=(self.options.no_cache or self.options.rebuild_twice) if nocache is None else nocache,
+            pull=False,
+            memory=self.host.memory,
+            network=self.host.network,
+        )
+        built = engine.build(self.host.endpoint, spec)
+        result.logs[kind] = log.relative_to(self.context.run_dir).as_posix()
+        if kind == "build.log":
+            result.data.update(
+                seconds=round(built.seconds, 3),
+                log=result.logs[kind],
+                run_containers=len(built.containers),
+                removed_after_deadline=list(built.removed_by_us),
+            )
+        return built
+
+    def _failed(
+        self,
+        result: _TargetResult,
+        target: TargetSpec,
+        view: DockerfileView | None,
+        failure: Failure,
+        built: engine.BuildResult | None,
+    ) -> _TargetResult:
+        result.data["status"] = "timeout" if failure.kind == FailureClass.TIMEOUT else "failed"
+        issue = issues.BY_CLASS[failure.kind.value]
+        predicted = _predicting(self.static_findings, failure, target.dockerfile)
+        line = _step_line(view, failure.step)
+        evidence = [text for _number, text in failure.evidence]
+        message = failure.summary
+        if failure.step:
+            message += f" ({failure.step.strip()[:160]})"
+        if predicted:
+            message += "; predicted by " + ", ".join(sorted({p["rule"] for p in predicted}))
+        related = tuple(Location(p["path"], p.get("line")) for p in predicted)
+        result.findings.append(
+            issue.finding(
+                message,
+                target.dockerfile,
+                line=line,
+                target=target.dockerfile,
+                evidence=evidence[0] if evidence else None,
+                related=related,
+            )
+        )
+        result.data.update(
+            {
+                "class": failure.kind.value,
+                "rule": issue.id,
+                "summary": failure.summary,
+                "step": failure.step,
+                "step_line": line,
+                "exit_code": failure.exit_code,
+                "subject": failure.subject,
+                "evidence": [{"line": number, "text": text} for number, text in failure.evidence],
+                "predicted_by": [
+                    {"rule": p["rule"], "path": p["path"], "line": p.get("line"), "message": p["message"]}
+                    for p in predicted
+                ],
+            }
+        )
+        if built is not None and built.intermediate_images:
+            _remove_images(self.host.endpoint, built.intermediate_images)
+        return result
+
+    def _scan_image(
+        self,
+        client: docker.DockerClient,
+        image_id: str,
+        target: TargetSpec,
+        view: DockerfileView | None,
+        result: _TargetResult,
+    ) -> None:
+        from audit.secrets import redact
+        from audit.secrets.content import Limits
+        from audit.secrets.scan import SecretOptions
+        from rebuild.image_secrets import scan_image
+
+        check = self.context.check
+        options = SecretOptions(
+            entropy=bool(check and check.entropy),
+            history=False,
+            limits=Limits(max_file_bytes=(check.secret_max_file_bytes if check else None) or Limits().max_file_bytes),
+            salt=(check.salt if check and check.salt else redact.default_salt()),
+        )
+        base_layers = _base_layers(client, view, result.data.get("bases", []))
+        scan = scan_image(client, image_id, dockerfile=target.dockerfile, base_layers=base_layers, options=options)
+        result.findings.extend(scan.findings)
+        result.data["image_scan"] = {
+            "base_layers_skipped": base_layers,
+            "layers_scanned": scan.layers_scanned,
+            "files_scanned": scan.files_scanned,
+            "bytes_scanned": scan.bytes_scanned,
+            "secrets": len(scan.findings),
+            "gaps": list(scan.gaps),
+        }
+
+    def _rebuild(
+        self,
+        client: docker.DockerClient,
+        target: TargetSpec,
+        dockerfile: Path,
+        build_context: Path,
+        log_dir: Path,
+        tag: str,
+        labels: dict[str, str],
+        first_id: str,
+        result: _TargetResult,
+    ) -> None:
+        from rebuild.determinism import compare_images
+
+        second_tag = tag[:120] + "-second"
+        labels = {**labels, engine.LABEL_PURPOSE: "determinism"}
+        second = self._build(
+            target, dockerfile, build_context, log_dir / "build-2.log", second_tag, labels, result, "build-2.log",
+            nocache=True,
+        )  # fmt: skip
+        if second.outcome != "built" or second.image_id is None:
+            result.data["determinism"] = {
+                "identical": False,
+                "error": f"the second build did not finish: {second.error}",
+            }
+            result.findings.append(
+                issues.NOT_REPRODUCIBLE.finding(
+                    f"built once, but the second build without cache failed: {second.error}",
+                    target.dockerfile,
+                    target=target.dockerfile,
+                )
+            )
+            return
+        try:
+            comparison = compare_images(client, first_id, second.image_id, labels)
+        finally:
+            with contextlib.suppress(docker.errors.DockerException):
+                client.images.remove(second_tag, force=True)
+        result.data["determinism"] = comparison.to_dict()
+        if not comparison.identical:
+            shown = [f"{d.path} ({d.what})" for d in comparison.files[:5]]
+            shown += [f"config {d.key}" for d in comparison.config[: max(0, 5 - len(shown))]]
+            more = comparison.differing_paths + len(comparison.config) - len(shown)
+            message = "two builds without cache differ: " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+            result.findings.append(
+                issues.NOT_REPRODUCIBLE.finding(
+                    message, target.dockerfile, target=target.dockerfile, evidence=shown[0] if shown else None
+                )
+            )
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+
+
+def _targets(root: Path, static: Prior | None) -> list[TargetSpec]:
+    """The targets the static stage found; discovered here when it did not run (e.g. `--stages build`
+    on a run whose static stage was skipped)."""
+    if static is not None and static.data.get("targets") is not None:
+        return [TargetSpec(t["dockerfile"], t["context"], t["role"]) for t in static.data["targets"]]
+    from audit.config import Config
+    from audit.discover import EntrySource, build_entry
+    from audit.tree import EntryTree
+
+    tree = EntryTree(root)
+    entry = build_entry(EntrySource(root.name, root, None), tree, Config().contexts)
+    return [TargetSpec(t.dockerfile, t.context, t.role.value) for t in entry.targets]
+
+
+def _view(dockerfile: Path) -> DockerfileView | None:
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return parse_dockerfile(dockerfile.name, text)
+
+
+def _tag(run_id: str, entry: str, dockerfile: str) -> str:
+    """`repro-audit/<run id>:<entry>-<dockerfile>-<hash>`, lower case, within Docker's 128 characters."""
+    digest = hashlib.sha256(f"{entry}\0{dockerfile}".encode()).hexdigest()[:10]
+    readable = _TAG_SAFE.sub("-", f"{entry}-{dockerfile}".lower()).strip("-.")[:100] or "target"
+    return f"repro-audit/{run_id or 'unlabelled'}:{readable}-{digest}"
+
+
+def _image_facts(client: docker.DockerClient, image_id: str, tag: str) -> dict[str, Any]:
+    image = client.images.get(image_id)
+    return {
+        "id": image.id,
+        "tag": tag,
+        "size": int(image.attrs.get("Size") or 0),
+        "layers": len((image.attrs.get("RootFS") or {}).get("Layers") or []),
+    }
+
+
+def _base_layers(client: docker.DockerClient, view: DockerfileView | None, bases: list[dict[str, Any]]) -> int:
+    """How many layers of the image come from the final stage's base image (not scanned for secrets:
+    they are not the entry's; an earlier stage's files reach the image only through COPY --from)."""
+    if view is None or not view.stages:
+        return 0
+    stage = view.stages[-1]
+    aliases = {s.alias.lower(): s for s in view.stages if s.alias}
+    seen = 0
+    while stage.base_is_stage and seen < len(view.stages):
+        stage = aliases.get(stage.base.lower(), stage)
+        seen += 1
+    if stage.base.lower() == "scratch":
+        return 0
+    for base in bases:
+        if base["id"] and base["reference"] in (stage.base, stage.base_raw):
+            try:
+                return len((client.images.get(base["id"]).attrs.get("RootFS") or {}).get("Layers") or [])
+            except docker.errors.DockerException:
+                return 0
+    return 0
+
+
+def _classified(built: engine.BuildResult, log: Path) -> Failure:
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    return classify(lines, built.error, timed_out=built.outcome == "timeout")
+
+
+def _missing_base(reference: str, host: HostProfile) -> Failure:
+    return Failure(
+        kind=FailureClass.BASE_IMAGE,
+        summary=(
+            f"base image {reference} is not on host {host.name!r} and its profile allows no pulls "
+            "(set pull = true in a host profile to let the engine pull it)"
+        ),
+        evidence=(),
+        step=None,
+        exit_code=None,
+        subject=reference,
+    )
+
+
+def _predicting(static: tuple[dict[str, Any], ...], failure: Failure, dockerfile: str) -> list[dict[str, Any]]:
+    """The static findings that foretold this failure: a rule of the class, on the same target; for a
+    missing file, those naming the same file first."""
+    rules = issues.PREDICTED_BY.get(failure.kind.value, ())
+    found = [
+        f
+        for f in static
+        if f["rule"] in rules
+        and f.get("suppressed") is None
+        and (f.get("target") == dockerfile or f["path"] == dockerfile or _untargeted_requirement(f))
+    ]
+    if failure.subject:
+        subject = failure.subject.strip("/")
+        naming = [f for f in found if subject and subject in (f.get("message") or "") + (f.get("evidence") or "")]
+        if naming:
+            return naming
+    return found
+
+
+def _untargeted_requirement(finding: dict[str, Any]) -> bool:
+    """A requirement file's finding not tied to one Dockerfile (the file may be installed by several)."""
+    return finding.get("target") is None and finding.get("family") == "requirements"
+
+
+def _step_line(view: DockerfileView | None, step: str | None) -> int | None:
+    """The Dockerfile line of the classic builder's `Step N/M :`. It counts the instructions from the first,
+    then one step per build label it appends, so M may exceed the Dockerfile's count."""
+    if view is None or not step:
+        return None
+    match = _STEP.match(step.strip())
+    if match is None:
+        return None
+    number, total = int(match.group(1)), int(match.group(2))
+    if total < len(view.instructions) or not 1 <= number <= len(view.instructions):
+        return None
+    return view.instructions[number - 1].start
+
+
+def _remove_images(endpoint: str | None, images: tuple[str, ...]) -> None:
+    """Drop the images a failed build's steps created (unlabelled: the classic builder labels only the
+    final image); one that another image builds on stays."""
+    try:
+        client = engine.connect(endpoint)
+    except engine.EngineUnavailable:
+        return
+    try:
+        for image in reversed(images):
+            with contextlib.suppress(docker.errors.DockerException):
+                client.images.remove(image, noprune=False)
+    finally:
+        client.close()
+
+
+def _status(results: list[_TargetResult], findings: list[Any], fail_on: Severity) -> str:
+    if any(r.data.get("class") == FailureClass.ENGINE.value for r in results):
+        return "errored"
+    if not all(r.built for r in results):
+        return "failed"
+    return "failed" if any(f.counts and f.severity >= fail_on for f in findings) else "passed"
+
+
+def _reason(results: list[_TargetResult], findings: list[Any], fail_on: Severity) -> str | None:
+    broken = [r for r in results if not r.built]
+    parts = []
+    if broken:
+        listed = ", ".join(f"{r.data.get('class', r.data['status'])} ({r.data['dockerfile']})" for r in broken)
+        parts.append(f"{len(broken)} of {len(results)} target(s) did not build: {listed}")
+    blocking = [f for f in findings if f.counts and f.severity >= fail_on and f.family != issues.FAMILY]
+    if blocking:
+        parts.append(f"{len(blocking)} finding(s) in the images at or above {fail_on.label}")
+    return "; ".join(parts) or None
+
+
+@contextlib.contextmanager
+def _slot(run_dir: Path, host: HostProfile) -> Iterator[float]:
+    """One of the host's `builds` slots, held across processes by a lock file; yields the seconds waited."""
+    folder = run_dir / "workspace" / "slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    while True:
+        for index in range(host.builds):
+            handle = (folder / f"{host.name}-{index}.lock").open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield time.monotonic() - started
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        time.sleep(0.2)

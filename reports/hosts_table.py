@@ -1,0 +1,62 @@
+"""The table of `repro-audit hosts`: one row per host profile, what was checked and why a host is not
+usable. Takes the checks as plain dicts (`rebuild.checks.HostCheck.to_dict`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from reports.guard import guard
+
+
+def render(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="Host profiles", title_justify="left")
+    for column in ("host", "endpoint", "track", "engine", "GPUs", "free disk", "limits", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = "[green]usable[/]" if row["usable"] else "[red]NOT usable[/]"
+        table.add_row(
+            guard(row["name"]),
+            guard(row["endpoint"]),
+            row["track"],
+            row["engine"] or "-",
+            _gpus(row),
+            _size(row["free_bytes"]),
+            _limits(row["timeouts"]),
+            status,
+        )
+    console.print(table)
+    for row in rows:
+        for problem in row["problems"]:
+            console.print(f"[red]{guard(row['name'])}[/]: {guard(problem)}", soft_wrap=True, highlight=False)
+        for note in row["notes"]:
+            console.print(f"{guard(row['name'])}: {guard(note)}", soft_wrap=True, highlight=False, style="dim")
+    usable = sum(1 for row in rows if row["usable"])
+    console.print(f"{usable} of {len(rows)} host profile(s) usable", highlight=False)
+
+
+def _gpus(row: dict[str, Any]) -> str:
+    if row["gpus_seen"]:
+        return "\n".join(row["gpus_seen"])
+    return str(row["gpu_note"])
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value / 1024**3:.1f} GiB"
+
+
+def _limits(timeouts: dict[str, float]) -> str:
+    def short(seconds: float) -> str:
+        for unit, size in (("h", 3600), ("m", 60)):
+            if seconds >= size and seconds % size == 0:
+                return f"{int(seconds // size)}{unit}"
+        return f"{seconds:g}s"
+
+    return (
+        f"build {short(timeouts['build'])}, train {short(timeouts['train'])}, "
+        f"eval {short(timeouts['eval_open'])}/{short(timeouts['eval_closed'])}"
+    )
