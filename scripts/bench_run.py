@@ -457,7 +457,18 @@ def measure(
     for i in range(1, repeat + 1):
         out = runs_dir / f"out-{i}"
         report = logs / f"check-{i}.json"
-        run_argv = [executable, "run", str(corpus.archives_root), "--out", str(out), "--jobs", str(jobs), "--plain"]
+        run_argv = [
+            executable,
+            "run",
+            str(corpus.archives_root),
+            "--stages",
+            "static",
+            "--out",
+            str(out),
+            "--jobs",
+            str(jobs),
+            "--plain",
+        ]
         check_argv = [executable, "check", str(corpus.plain.root), "--jobs", str(jobs), "--format", "json"]
         check_argv += ["--output", str(report)]
         peer_first = i % 2 == 0

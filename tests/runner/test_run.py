@@ -41,7 +41,7 @@ def test_folder_run_writes_entry_and_batch_reports(tmp_path: Path, capsys: pytes
     source = _archive(tmp_path / "archive", 3)
     write_tree(source / "A100" / "bad" / "repo", {"Dockerfile": UNPINNED})
     out = tmp_path / "run"
-    assert main(["run", str(source), "--out", str(out), "--jobs", "2"]) == EXIT_FINDINGS
+    assert main(["run", str(source), "--stages", "static", "--out", str(out), "--jobs", "2"]) == EXIT_FINDINGS
     stages = _stages(out)
     assert stages[("A100/bad/repo", "static")][0] == "failed"
     assert stages[("4090/user000/repo", "static")][0] == "passed"
@@ -62,11 +62,14 @@ def test_folder_run_writes_entry_and_batch_reports(tmp_path: Path, capsys: pytes
 def test_resume_skips_finished_stages_and_rerun_forces_one(tmp_path: Path) -> None:
     source = _archive(tmp_path / "archive", 2)
     out = tmp_path / "run"
-    assert main(["run", str(source), "--out", str(out), "--plain"]) == EXIT_OK
+    assert main(["run", str(source), "--stages", "static", "--out", str(out), "--plain"]) == EXIT_OK
     first = _stages(out)
-    assert main(["run", str(source), "--out", str(out), "--plain"]) == EXIT_OK
+    assert main(["run", str(source), "--stages", "static", "--out", str(out), "--plain"]) == EXIT_OK
     assert _stages(out) == first  # nothing ran again: same attempts, same end times
-    assert main(["run", str(source), "--out", str(out), "--rerun", "static", "--entries", "A100/*"]) == EXIT_OK
+    assert (
+        main(["run", str(source), "--stages", "static", "--out", str(out), "--rerun", "static", "--entries", "A100/*"])
+        == EXIT_OK
+    )
     again = _stages(out)
     assert again[("A100/user001/repo", "static")][1] == 2
     assert again[("A100/user001/repo", "ingest")] == first[("A100/user001/repo", "ingest")]
@@ -76,7 +79,7 @@ def test_resume_skips_finished_stages_and_rerun_forces_one(tmp_path: Path) -> No
 def test_report_rerenders_from_the_state_alone(tmp_path: Path) -> None:
     source = _archive(tmp_path / "archive", 2)
     out = tmp_path / "run"
-    assert main(["run", str(source), "--out", str(out)]) == EXIT_OK
+    assert main(["run", str(source), "--stages", "static", "--out", str(out)]) == EXIT_OK
     before = (out / "summary.json").read_text()
     (out / "summary.json").unlink()
     (out / "entries" / "A100" / "user001" / "repo" / "report.md").unlink()
@@ -126,7 +129,20 @@ def test_a_crashing_stage_errors_that_entry_only(tmp_path: Path, monkeypatch: py
 def test_sigkill_in_the_middle_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
     source = _archive(tmp_path / "archive", 60, dockerfile=UNPINNED)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "audit.cli", "run", str(source), "--out", str(out), "--jobs", "2", "--plain"]
+    command = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "run",
+        str(source),
+        "--stages",
+        "static",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--plain",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     finished_before: dict[tuple[str, str], tuple[str, int, str | None]] = {}
     deadline = time.monotonic() + 60
@@ -198,7 +214,9 @@ def test_manifest_of_local_repositories(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "run"
-    assert main(["run", str(manifest), "--out", str(out), "--jobs", "2"]) == EXIT_FINDINGS  # one clone fails
+    assert (
+        main(["run", str(manifest), "--stages", "static", "--out", str(out), "--jobs", "2"]) == EXIT_FINDINGS
+    )  # one clone fails
     reports = {p.parent.relative_to(out / "entries").as_posix(): json.loads(p.read_text())
                for p in (out / "entries").rglob("report.json")}  # fmt: skip
     alice, bob, gone = reports["A100/alice/llm"], reports["4090/bob/tuned"], reports["4090/nobody/gone"]
@@ -231,7 +249,9 @@ def test_archive_source_with_a_layout_and_a_hostile_member(tmp_path: Path) -> No
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     out = tmp_path / "run"
-    assert main(["run", str(archive), "--out", str(out)]) == EXIT_FINDINGS  # bob's build is unpinned
+    assert (
+        main(["run", str(archive), "--stages", "static", "--out", str(out)]) == EXIT_FINDINGS
+    )  # bob's build is unpinned
     assert not outside.exists()
     alice = json.loads((out / "entries" / "A100" / "alice" / "repo" / "report.json").read_text())
     assert [s["status"] for s in alice["stages"]] == ["passed", "passed"]
@@ -253,7 +273,7 @@ def test_folder_of_archives_one_of_them_corrupt(tmp_path: Path) -> None:
     (source / "A100" / "carol" / "broken.zip").write_bytes(good_bytes[: len(good_bytes) // 2])
     _archive(source, 1)  # and one plain folder entry: 4090/user000/repo
     out = tmp_path / "run"
-    assert main(["run", str(source), "--out", str(out)]) == EXIT_FINDINGS
+    assert main(["run", str(source), "--stages", "static", "--out", str(out)]) == EXIT_FINDINGS
     stages = _stages(out)
     assert stages[("A100/alice/repo", "static")][0] == "passed"
     assert stages[("4090/user000/repo", "static")][0] == "passed"
@@ -266,7 +286,20 @@ def test_folder_of_archives_one_of_them_corrupt(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path) -> None:
     source = _archive(tmp_path / "archive", 60, dockerfile=UNPINNED)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "audit.cli", "run", str(source), "--out", str(out), "--jobs", "2", "--plain"]
+    command = [
+        sys.executable,
+        "-m",
+        "audit.cli",
+        "run",
+        str(source),
+        "--stages",
+        "static",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--plain",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
