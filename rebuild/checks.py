@@ -175,7 +175,10 @@ def _probe(
         return output
     except docker.errors.DockerException as exc:
         what = "no GPU reached the container" if gpu else "the probe container failed"
-        result.problems.append(f"{what}: {_first_line(exc)}")
+        hint = ""
+        if gpu and "could not select device driver" in str(exc):
+            hint = " (the engine has no GPU runtime: install the NVIDIA Container Toolkit on the host)"
+        result.problems.append(f"{what}: {_first_line(exc)}{hint}")
         return None
     except requests.exceptions.RequestException as exc:  # wait() times out on a hung probe
         result.problems.append(f"the probe in {image} did not answer: {_first_line(exc)}")
