@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -167,7 +168,9 @@ class _EntryBuild:
         result.data["status"] = "built"
         result.data["image"] = _image_facts(client, first.image_id, tag)
         if self.options.scan_secrets:
+            started = time.monotonic()
             self._scan_image(client, first.image_id, target, view, result)
+            result.data["image_scan"]["seconds"] = round(time.monotonic() - started, 3)
         if self.options.rebuild_twice:
             self._rebuild(client, target, dockerfile, build_context, log_dir, tag, labels, first.image_id, result)
         return result
@@ -313,7 +316,10 @@ class _EntryBuild:
             salt=(check.salt if check and check.salt else redact.default_salt()),
         )
         base_layers = _base_layers(client, view, result.data.get("bases", []))
-        scan = scan_image(client, image_id, dockerfile=target.dockerfile, base_layers=base_layers, options=options)
+        local = (self.host.endpoint or os.environ.get("DOCKER_HOST") or "unix://").startswith("unix://")
+        scan = scan_image(
+            client, image_id, dockerfile=target.dockerfile, base_layers=base_layers, options=options, local_files=local
+        )
         result.findings.extend(scan.findings)
         result.data["image_scan"] = {
             "base_layers_skipped": base_layers,
@@ -322,6 +328,7 @@ class _EntryBuild:
             "bytes_scanned": scan.bytes_scanned,
             "secrets": len(scan.findings),
             "gaps": list(scan.gaps),
+            "read": "layer folders" if scan.read_folders else "docker save",
         }
 
     def _rebuild(

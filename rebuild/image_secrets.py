@@ -49,6 +49,7 @@ import hashlib
 import io
 import json
 import lzma
+import os
 import posixpath
 import tarfile
 import tempfile
@@ -56,6 +57,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISCHR, S_ISREG
 from typing import IO, Any
 
 import docker
@@ -90,6 +92,7 @@ class ImageScan:
     files_scanned: int  # regular files of those layers read and scanned
     bytes_scanned: int
     gaps: tuple[str, ...]  # each a short sentence: a file over the size limit, an unreadable layer...
+    read_folders: bool = False  # the layers were read in the engine's overlay2 folders, not from docker save
 
 
 def image_path(dockerfile: str) -> str:
@@ -105,12 +108,15 @@ def scan_image(
     base_layers: int,
     options: SecretOptions | None = None,
     spool_dir: str | Path | None = None,
+    local_files: bool = False,
 ) -> ImageScan:
     """Every secret in the config and history of image `image_id` and in the files of its layers from
     `base_layers` on (the first `base_layers` layers are the final stage's base image: not scanned).
 
     `spool_dir` is where the build's own layers are spooled while the save stream is read (default: the
-    system's temporary folder); the spool is removed before this returns. Raises
+    system's temporary folder); the spool is removed before this returns. With `local_files` (the engine
+    runs on this machine), an overlay2 engine's layer folders are read in place instead: `docker save`
+    streams the base image's layers too, which costs seconds for a large base, and they are not scanned. Raises
     `docker.errors.ImageNotFound` when there is no such image and ValueError for a `base_layers` that
     the image does not have; an engine that fails while the image is read is a gap, not an error.
     """
@@ -130,6 +136,18 @@ def scan_image(
         _scan_history(image.history(), scanner, found)
     except (docker.errors.DockerException, OSError) as exc:
         layers.gaps.append(f"the image history could not be read from the engine ({_short(exc)}): not scanned")
+    own = _own_layer_dirs(image.attrs, base_layers, len(layer_ids)) if local_files else None
+    if own is not None:
+        for number, folder in own:
+            layers.scan_folder(folder, number)
+        return ImageScan(
+            findings=tuple(found.findings(dockerfile, layers.whiteouts)),
+            layers_scanned=layers.layers_scanned,
+            files_scanned=layers.files_scanned,
+            bytes_scanned=layers.bytes_scanned,
+            gaps=tuple(layers.gaps),
+            read_folders=True,
+        )
     try:
         with tempfile.TemporaryDirectory(prefix="repro-audit-image-", dir=spool_dir) as spool:
             base_only = set(layer_ids[:base_layers]) - set(layer_ids[base_layers:])
@@ -403,13 +421,41 @@ class _LayerScan:
             return
         if not member.isreg():
             return  # folders, links (a hard link's data is its target's, scanned there), devices
+        source = layer.extractfile(member)
+        if source is not None:
+            self._scan_file(path, member.size, source, number)
+
+    def scan_folder(self, folder: Path, number: int) -> None:
+        """A layer as the overlay2 driver keeps it: its files, a whiteout is a 0:0 character device, an
+        emptied folder has the `trusted.overlay.opaque` attribute."""
+        self.layers_scanned += 1
+        for root, dirs, files in os.walk(folder, onerror=lambda exc: self.gaps.append(f"layer {number}: {exc}")):
+            here = Path(root)
+            relative = here.relative_to(folder).as_posix()
+            relative = "" if relative == "." else relative
+            if relative and _opaque(here):
+                self.whiteouts.emptied.setdefault(number, []).append(relative)
+            for name in dirs + files:
+                entry = here / name
+                path = _normal(_printable(posixpath.join(relative, name)))
+                try:
+                    stat = entry.lstat()
+                except OSError:
+                    continue
+                if S_ISCHR(stat.st_mode) and stat.st_rdev == 0:
+                    self.whiteouts.removed.setdefault(number, []).append(path)
+                elif S_ISREG(stat.st_mode):
+                    try:
+                        with entry.open("rb") as source:
+                            self._scan_file(path, stat.st_size, source, number)
+                    except OSError as exc:
+                        self.gaps.append(f"/{path} in layer {number} could not be read ({_short(exc)})")
+
+    def _scan_file(self, path: str, size: int, source: IO[bytes], number: int) -> None:
         shown = f"/{path}"
-        if member.size > self.max_file_bytes:
+        if size > self.max_file_bytes:
             limit = _size(self.max_file_bytes)
             self.gaps.append(f"{shown} in layer {number} is larger than the {limit} secret-scan limit: not scanned")
-            return
-        source = layer.extractfile(member)
-        if source is None:
             return
         data = source.read()
         self.files_scanned += 1
@@ -429,6 +475,30 @@ class _LayerScan:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+
+
+def _own_layer_dirs(attrs: dict[str, Any], base_layers: int, expected: int) -> list[tuple[int, Path]] | None:
+    """The folders of the build's own layers (numbered from 1, base first) when the engine's overlay2
+    folders are on this machine and readable; None otherwise (then `docker save` is read)."""
+    driver = attrs.get("GraphDriver") or {}
+    data = driver.get("Data") or {}
+    if driver.get("Name") != "overlay2" or not data.get("UpperDir"):
+        return None
+    lower = [Path(p) for p in str(data.get("LowerDir") or "").split(":") if p]
+    folders = [*reversed(lower), Path(str(data["UpperDir"]))]  # bottom layer first
+    if len(folders) != expected:
+        return None
+    own = [(index + 1, folder) for index, folder in enumerate(folders) if index >= base_layers]
+    if not all(os.access(folder, os.R_OK | os.X_OK) and folder.is_dir() for _n, folder in own):
+        return None
+    return own
+
+
+def _opaque(folder: Path) -> bool:
+    try:
+        return os.getxattr(folder, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def _normal(name: str) -> str:

@@ -76,8 +76,25 @@ def build(docker_client: docker.DockerClient, tmp_path: Path) -> Iterator[Build]
                 docker_client.images.remove(image_id, force=True)
 
 
+_READ = {"folders": False}
+
+
+@pytest.fixture(autouse=True, params=["docker save", "layer folders"])
+def read(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test reads the image both ways: the save stream (any engine) and the engine's overlay2 layer
+    folders (an engine on this machine), which must find the same."""
+    _READ["folders"] = request.param == "layer folders"
+    yield str(request.param)
+    _READ["folders"] = False
+
+
 def _scan(client: docker.DockerClient, image: Any, base_layers: int = 1, options: SecretOptions = OPTIONS) -> ImageScan:
-    return scan_image(client, image.id, dockerfile="Dockerfile", base_layers=base_layers, options=options)
+    folders = _READ["folders"]
+    scan = scan_image(
+        client, image.id, dockerfile="Dockerfile", base_layers=base_layers, options=options, local_files=folders
+    )
+    assert scan.read_folders is folders
+    return scan
 
 
 def _assert_never_raw(scan: ImageScan, *values: str) -> None:
