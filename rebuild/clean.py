@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,10 @@ def _clean_engine(
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            report.problems.append(f"container {container_id[:12]}: {exc.explanation or exc}")
+            why = str(exc.explanation or exc)
+            if "already in progress" in why and _gone(client, container_id):
+                continue  # the engine was removing it already (a cancelled build): it is gone now
+            report.problems.append(f"container {container_id[:12]}: {why}")
     for network in client.networks.list(filters=label):
         try:
             network.remove()
@@ -110,6 +114,16 @@ def _clean_engine(
             with contextlib.suppress(docker.errors.APIError):  # in use by another image: it stays
                 client.api.remove_image(image_id)
                 report.images.append(short[:12])
+
+
+def _gone(client: docker.DockerClient, container_id: str, wait: float = engine.SETTLE_SECONDS) -> bool:
+    """Whether a container the engine is already removing disappears within `wait` seconds."""
+    until = time.monotonic() + wait
+    while time.monotonic() < until:
+        if not client.api.containers(all=True, filters={"id": container_id}):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _tagged(image: dict[str, object]) -> bool:
