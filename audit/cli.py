@@ -568,7 +568,7 @@ class _EngineHousekeeping:
 
         known = json.loads(state.meta("engines") or "[]")
         state.set_meta("engines", json.dumps(list(dict.fromkeys([*known, *self.endpoints]))))
-        report = clean_run(context.run_dir, context.run_id, self.endpoints, images=False)
+        report = clean_run(context.run_dir, context.run_id, self.endpoints, since=_created(state), images=False)
         if report.containers:
             progress.note(f"removed {len(report.containers)} container(s) an earlier attempt of this run left")
 
@@ -591,10 +591,21 @@ def _clean_run_folder(out: Path, *, keep_images: bool) -> Any:
     with run_lock(out):
         state = State(out / "state.sqlite")
         try:
-            run_id, engines = state.run_id(), json.loads(state.meta("engines") or "[null]")
+            run_id, engines, since = state.run_id(), json.loads(state.meta("engines") or "[null]"), _created(state)
         finally:
             state.close()
-        return clean_run(out, run_id, engines, images=not keep_images)
+        return clean_run(out, run_id, engines, since=since, images=not keep_images)
+
+
+def _created(state: State) -> float:
+    """When the run folder's state was made (Unix time): what the run created in an engine is younger."""
+    from datetime import datetime
+
+    text = state.meta("created")
+    try:
+        return datetime.fromisoformat(text).timestamp() if text else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _clean(out: Path, *, keep_images: bool) -> int:
@@ -616,7 +627,7 @@ def _hosts(args: argparse.Namespace) -> int:
     checks = [check_host(profile) for profile in _host_profiles(args)]
     rows = [check.to_dict() for check in checks]
     if args.format == "json":
-        print(json.dumps({"schema_version": 1, "hosts": rows}, indent=2))
+        print(guard(json.dumps({"schema_version": 1, "hosts": rows}, indent=2)))
     else:
         hosts_table.render(rows, Console(highlight=False))
     return EXIT_OK if all(check.usable for check in checks) else EXIT_FINDINGS

@@ -28,11 +28,13 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from audit.model import Location, Severity
 from audit.runner.stages import Prior, RunContext, StageOutcome
@@ -142,6 +144,20 @@ class _EntryBuild:
         self.static_findings = static_findings
 
     def target(self, client: docker.DockerClient, target: TargetSpec) -> _TargetResult:
+        """One target; an engine that fails or goes away in the middle ends this target as an engine
+        error, keeping what the others found."""
+        try:
+            return self._target(client, target)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            result = _TargetResult(
+                {"dockerfile": target.dockerfile, "context": target.context, "role": target.role, "status": "failed"}
+            )
+            failure = Failure(
+                FailureClass.ENGINE, f"the engine failed: {_first_line(exc)}", (), None, None, subject=None
+            )
+            return self._failed(result, target, None, failure, None)
+
+    def _target(self, client: docker.DockerClient, target: TargetSpec) -> _TargetResult:
         dockerfile = self.root / target.dockerfile
         build_context = self.root / target.context
         log_dir = self.context.run_dir / "entries" / self.entry.name / target.dockerfile
@@ -155,6 +171,9 @@ class _EntryBuild:
             }
         )
         view = _view(dockerfile)
+        outside = _outside(self.root, dockerfile, build_context)
+        if outside is not None:
+            return self._failed(result, target, view, outside, None)
         bases, missing = self._bases(client, view)
         result.data["bases"] = bases
         if missing is not None:
@@ -186,9 +205,18 @@ class _EntryBuild:
             return [], None
         values = {**view.global_args, **self.options.build_args}
         found: list[dict[str, Any]] = []
-        for stage in view.stages:
-            reference, unresolved = substitute(stage.base_raw, values)
-            if stage.base_is_stage or unresolved or reference.lower() == "scratch" or not reference:
+        aliases = {s.alias.lower() for s in view.stages if s.alias}
+        references = [
+            (substitute(stage.base_raw, values), stage.base_is_stage) for stage in view.stages
+        ]  # FROM, then images named by COPY --from (the engine pulls those too)
+        for ins in view.of("COPY", "ADD"):
+            source = ins.flags.get("from")
+            if source and not source.isdigit() and source.lower() not in aliases:
+                references.append((substitute(source, values), False))
+        for (reference, unresolved), is_stage in references:
+            if is_stage or unresolved or reference.lower() == "scratch" or not reference:
+                continue
+            if any(b["reference"] == reference for b in found):
                 continue
             try:
                 image = client.images.get(reference)
@@ -292,7 +320,7 @@ class _EntryBuild:
             }
         )
         if built is not None and built.intermediate_images:
-            _remove_images(self.host.endpoint, built.intermediate_images)
+            _remove_images(self.host.endpoint, built.intermediate_images, built.started)
         return result
 
     def _scan_image(
@@ -352,6 +380,7 @@ class _EntryBuild:
             nocache=True,
         )  # fmt: skip
         if second.outcome != "built" or second.image_id is None:
+            _remove_images(self.host.endpoint, second.intermediate_images, second.started)
             result.data["determinism"] = {
                 "identical": False,
                 "error": f"the second build did not finish: {second.error}",
@@ -366,8 +395,11 @@ class _EntryBuild:
             return
         try:
             comparison = compare_images(client, first_id, second.image_id, labels)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            result.data["determinism"] = {"identical": None, "error": f"the images could not be compared: {exc}"}
+            return
         finally:
-            with contextlib.suppress(docker.errors.DockerException):
+            with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                 client.images.remove(second_tag, force=True)
         result.data["determinism"] = comparison.to_dict()
         if not comparison.identical:
@@ -447,8 +479,49 @@ def _base_layers(client: docker.DockerClient, view: DockerfileView | None, bases
 
 
 def _classified(built: engine.BuildResult, log: Path) -> Failure:
+    error = built.error or ""
+    if error.startswith(engine.CONTEXT_PREFIX):
+        return Failure(FailureClass.INVALID_DOCKERFILE, error, (), None, None, subject=None)
+    if error.startswith(engine.ENGINE_PREFIX):
+        return Failure(FailureClass.ENGINE, error, (), None, None, subject=None)
+    if len(error) > 3000:  # a very long RUN line: keep the end, where the exit code is
+        error = error[:1000] + " [...] " + error[-1500:]
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
-    return classify(lines, built.error, timed_out=built.outcome == "timeout")
+    return classify(lines, error or None, timed_out=built.outcome == "timeout")
+
+
+def _outside(root: Path, dockerfile: Path, context: Path) -> Failure | None:
+    """A build context or Dockerfile that is not a folder / file inside the entry (an entrant's config
+    can name `../..`): refused before anything is sent to the engine."""
+    entry = root.resolve()
+    for what, path in (("build context", context), ("Dockerfile", dockerfile)):
+        resolved = path.resolve()
+        if not resolved.is_relative_to(entry):
+            return Failure(
+                FailureClass.INVALID_DOCKERFILE,
+                f"the {what} {path.relative_to(root) if path.is_relative_to(root) else path} is outside the "
+                "entry: refused",
+                (),
+                None,
+                None,
+                subject=str(path.name),
+            )
+    if not context.is_dir():
+        return Failure(
+            FailureClass.MISSING_FILE, f"the build context folder {context.relative_to(root)} does not exist",
+            (), None, None, subject=str(context.relative_to(root)),
+        )  # fmt: skip
+    if not dockerfile.is_file():
+        return Failure(
+            FailureClass.MISSING_FILE, f"the Dockerfile {dockerfile.relative_to(root)} is not a file",
+            (), None, None, subject=str(dockerfile.relative_to(root)),
+        )  # fmt: skip
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", None) or exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _missing_base(reference: str, host: HostProfile) -> Failure:
@@ -503,19 +576,34 @@ def _step_line(view: DockerfileView | None, step: str | None) -> int | None:
     return view.instructions[number - 1].start
 
 
-def _remove_images(endpoint: str | None, images: tuple[str, ...]) -> None:
-    """Drop the images a failed build's steps created (unlabelled: the classic builder labels only the
-    final image); one that another image builds on stays."""
+def _remove_images(endpoint: str | None, images: tuple[str, ...], since: float) -> None:
+    """Drop the images a failed build's steps created. Their ids come from the build log, which RUN
+    steps can write to: only an untagged image created since the build started is removed, and one
+    that another image builds on stays (the engine refuses)."""
     try:
         client = engine.connect(endpoint)
     except engine.EngineUnavailable:
         return
     try:
         for image in reversed(images):
-            with contextlib.suppress(docker.errors.DockerException):
-                client.images.remove(image, noprune=False)
+            with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                attrs = client.api.inspect_image(image)
+                if attrs.get("RepoTags") or _created(attrs) < since - 1:
+                    continue
+                client.api.remove_image(attrs["Id"], noprune=False)
     finally:
         client.close()
+
+
+def _created(attrs: dict[str, Any]) -> float:
+    text = str(attrs.get("Created") or "")
+    try:  # the engine writes nanoseconds: keep microseconds for fromisoformat
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())[:6]
+        zone = rest[len("".join(c for c in rest if c.isdigit())) :] or "Z"
+        return datetime.fromisoformat(f"{head}.{digits or '0'}{zone.replace('Z', '+00:00')}").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _status(results: list[_TargetResult], findings: list[Any], fail_on: Severity) -> str:

@@ -37,8 +37,14 @@ class CleanReport:
         return len(self.containers) + len(self.images) + len(self.networks)
 
 
-def clean_run(run_dir: Path, run_id: str, endpoints: Iterable[str | None], *, images: bool = True) -> CleanReport:
-    """Remove the run's containers and networks (and, with `images`, its images) from every engine."""
+def clean_run(
+    run_dir: Path, run_id: str, endpoints: Iterable[str | None], *, since: float, images: bool = True
+) -> CleanReport:
+    """Remove the run's containers and networks (and, with `images`, its images) from every engine.
+
+    `since` is when the run was created (Unix time). The logs are the entrants' output too, so an id
+    they name is only acted on when it is a builder's container or an untagged image younger than the
+    run: a RUN step printing ` ---> <id>` cannot make this remove somebody else's image."""
     report = CleanReport()
     logged_containers, logged_images = _logged(run_dir)
     for endpoint in dict.fromkeys(endpoints):
@@ -48,7 +54,7 @@ def clean_run(run_dir: Path, run_id: str, endpoints: Iterable[str | None], *, im
             report.problems.append(str(exc))
             continue
         try:
-            _clean_engine(client, run_id, logged_containers, logged_images if images else set(), images, report)
+            _clean_engine(client, run_id, logged_containers, logged_images if images else set(), images, since, report)
         except docker.errors.DockerException as exc:
             report.problems.append(f"{endpoint or 'local engine'}: {exc}")
         finally:
@@ -62,14 +68,12 @@ def _clean_engine(
     logged_containers: set[str],
     logged_images: set[str],
     images: bool,
+    since: float,
     report: CleanReport,
 ) -> None:
     label = {"label": f"{engine.LABEL_RUN}={run_id}"}
     doomed = {c["Id"] for c in client.api.containers(all=True, filters=label)}
-    if logged_containers:
-        for container in client.api.containers(all=True):
-            if any(container["Id"].startswith(short) for short in logged_containers):
-                doomed.add(container["Id"])
+    doomed.update(engine.builder_containers(client, logged_containers, since=since))
     for container_id in sorted(doomed):
         try:
             client.api.remove_container(container_id, force=True, v=True)
@@ -108,7 +112,9 @@ def _clean_engine(
             break
     still = {i["Id"] for i in client.api.images(all=True, filters=label)}
     report.problems += [f"image {image_id[:19]}: {why}" for image_id, why in refused.items() if image_id in still]
-    dangling = {i["Id"] for i in client.api.images(all=True) if not _tagged(i)}
+    dangling = {
+        i["Id"] for i in client.api.images(all=True) if not _tagged(i) and int(i.get("Created") or 0) >= since - 1
+    }
     for short in sorted(logged_images):
         for image_id in [i for i in dangling if i.removeprefix("sha256:").startswith(short)]:
             with contextlib.suppress(docker.errors.APIError):  # in use by another image: it stays

@@ -4,11 +4,12 @@ sandbox every container starts in. Nothing else in the project calls `docker.Doc
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
+import os
 import re
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -18,6 +19,7 @@ import docker
 import docker.errors
 
 from audit.process import die_with_parent
+from audit.secrets.guard import guard
 
 LABEL_PREFIX = "org.repro-audit"
 LABEL_RUN = f"{LABEL_PREFIX}.run"  # the run's id (meta `run_id` of its state): what `clean` removes
@@ -49,7 +51,7 @@ def connect(endpoint: str | None = None, *, timeout: float = 60.0) -> docker.Doc
             )
         client.ping()
     except (docker.errors.DockerException, OSError) as exc:
-        where = endpoint or "the local socket (DOCKER_HOST unset)"
+        where = endpoint or os.environ.get("DOCKER_HOST") or "the local socket"
         raise EngineUnavailable(
             f"no Docker Engine answers at {where} ({_short(exc)}); start one with scripts/docker-engine.sh "
             "or fix the host profile's endpoint"
@@ -98,12 +100,14 @@ def _short(exc: BaseException) -> str:
 # builder kills and removes the RUN container it was running). The parent then checks that every RUN
 # container the log named is gone, waits for the engine a little, and removes what is left itself.
 
+CONTEXT_PREFIX = "the build context could not be sent to the engine: "
+ENGINE_PREFIX = "the engine failed during the build: "
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$", re.MULTILINE)
 _CREATED = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.MULTILINE)
 _USING_CACHE = " ---> Using cache"
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _STEP_FROM = re.compile(r"^Step \d+/\d+ : FROM\s", re.IGNORECASE)
-SETTLE_SECONDS = 30.0  # how long the engine is given to stop a cancelled build's container
+SETTLE_SECONDS = 10.0  # how long a container the engine is already removing is waited for
 
 
 @dataclass(frozen=True)
@@ -130,17 +134,21 @@ class BuildResult:
     containers: tuple[str, ...]  # the RUN containers the builder started, as the log names them
     removed_by_us: tuple[str, ...] = ()  # containers still there after a cancelled build, removed here
     intermediate_images: tuple[str, ...] = ()  # images the steps created (not taken from the cache)
+    started: float = 0.0  # Unix time the build started: what it created is younger
 
 
 def build(endpoint: str | None, spec: BuildSpec) -> BuildResult:
     """Build `spec` on the engine at `endpoint`, stopped at its deadline. Never leaves a container of the
-    build running: on timeout the engine's own cancellation is checked and completed."""
+    build running: at the deadline the build's RUN containers are removed at once, not left to the
+    engine's own cancellation. Never raises for the entry's input: a context that cannot be sent is a
+    failed build whose error says why."""
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     spec.log.write_bytes(b"")
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
+    started_wall = time.time()
     started = time.monotonic()
-    child = context.Process(target=_build_child, args=(endpoint, spec, sender), daemon=True)
+    child = context.Process(target=_build_child, args=(endpoint, spec, sender, os.getpid()), daemon=True)
     child.start()
     sender.close()
     child.join(spec.deadline)
@@ -160,40 +168,62 @@ def build(endpoint: str | None, spec: BuildSpec) -> BuildResult:
     containers = tuple(dict.fromkeys(_RUNNING_IN.findall(text)))
     created = _created_images(text)
     if timed_out:
-        removed = settle(endpoint, containers)
+        removed = stop_containers(endpoint, containers, since=started_wall)
         with spec.log.open("a", encoding="utf-8") as log:
             log.write(f"\nrepro-audit: build stopped at its deadline ({seconds:.0f} s)\n")
         error = f"the build did not finish within its limit of {spec.deadline:g} s"
-        return BuildResult("timeout", None, error, seconds, containers, removed, created)
+        return BuildResult("timeout", None, error, seconds, containers, removed, created, started_wall)
     if outcome.get("image_id"):
-        return BuildResult("built", str(outcome["image_id"]), None, seconds, containers, (), created)
+        return BuildResult("built", str(outcome["image_id"]), None, seconds, containers, (), created, started_wall)
     error = outcome.get("error") or f"the build client ended without a result (exit code {child.exitcode})"
-    return BuildResult("failed", None, str(error), seconds, containers, (), created)
+    return BuildResult("failed", None, str(error), seconds, containers, (), created, started_wall)
 
 
-def settle(endpoint: str | None, containers: tuple[str, ...], wait: float = SETTLE_SECONDS) -> tuple[str, ...]:
-    """Wait for the engine to remove the given containers; remove what is left after `wait` seconds.
-    Returns the containers that had to be removed here."""
+def stop_containers(
+    endpoint: str | None, containers: tuple[str, ...], *, since: float, wait: float = SETTLE_SECONDS
+) -> tuple[str, ...]:
+    """Remove, now, the build containers a log named that still exist; returns those removed here.
+
+    The ids come from the build's output, which the entrant's RUN steps can also write to: only a
+    container created since the build started, from an image id (as the builder creates them, never from
+    a name), is touched. One the engine is already removing is waited for (at most `wait` seconds)."""
     if not containers:
         return ()
-    client = connect(endpoint)
     try:
-        until = time.monotonic() + wait
-        left = _existing(client, containers)
-        while left and time.monotonic() < until:
-            time.sleep(0.25)
-            left = _existing(client, containers)
-        for container in left:
-            with contextlib.suppress(docker.errors.NotFound):
+        client = connect(endpoint)
+    except EngineUnavailable:
+        return ()
+    removed = []
+    try:
+        for container in builder_containers(client, containers, since=since):
+            try:
                 client.api.remove_container(container, force=True)
-        return left
+                removed.append(container[:12])
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:  # removal already in progress: the engine's own cancellation
+                until = time.monotonic() + wait
+                while time.monotonic() < until and client.api.containers(all=True, filters={"id": container}):
+                    time.sleep(0.2)
+        return tuple(removed)
     finally:
         client.close()
 
 
-def _existing(client: docker.DockerClient, containers: tuple[str, ...]) -> tuple[str, ...]:
-    present = [c["Id"] for c in client.api.containers(all=True)]
-    return tuple(c for c in containers if any(full.startswith(c) for full in present))
+def builder_containers(client: docker.DockerClient, named: Iterable[str], *, since: float) -> list[str]:
+    """The full ids of the containers among `named` (short ids from a build log) that the classic
+    builder made for a build started at `since` (Unix time): created since then, from an image id."""
+    shorts = set(named)
+    found = []
+    for container in client.api.containers(all=True):
+        full = str(container["Id"])
+        if not any(full.startswith(short) for short in shorts):
+            continue
+        if int(container.get("Created") or 0) >= int(since) - 1 and str(container.get("Image", "")).startswith(
+            "sha256:"
+        ):
+            found.append(full)
+    return found
 
 
 def _created_images(log: str) -> tuple[str, ...]:
@@ -211,12 +241,16 @@ def _created_images(log: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(created))
 
 
-def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection) -> None:
-    """In the child: make the build request and copy its output to the log. Dies with its parent."""
+def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection, parent: int) -> None:
+    """In the child: make the build request and copy its output to the log, every line through the
+    secret guard (the entrant's RUN steps print what they like). Dies with its parent."""
     die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     image_id: str | None = None
     error: str | None = None
+    sending = True  # until the engine answers, a failure is the context's (an unreadable .dockerignore...)
     try:
         client = connect(endpoint, timeout=120)
         dockerfile = spec.dockerfile
@@ -239,10 +273,11 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection) -> N
         )
         with spec.log.open("a", encoding="utf-8", errors="replace") as log:
             for item in stream:
+                sending = False
                 if "stream" in item:
-                    log.write(str(item["stream"]))
+                    log.write(guard(str(item["stream"])))
                 elif "error" in item:
-                    error = str(item.get("errorDetail", {}).get("message") or item["error"])
+                    error = guard(str(item.get("errorDetail", {}).get("message") or item["error"]))
                     log.write(error.rstrip("\n") + "\n")
                 elif "aux" in item and isinstance(item["aux"], dict) and item["aux"].get("ID"):
                     image_id = str(item["aux"]["ID"])
@@ -250,9 +285,12 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection) -> N
                     log.write(f"{item['status']} {item.get('id', '')}".rstrip() + "\n")
                 log.flush()
     except docker.errors.APIError as exc:
-        error = str(exc.explanation or exc)
-    except (EngineUnavailable, docker.errors.DockerException, OSError) as exc:
-        error = f"{type(exc).__name__}: {_short(exc)}"
+        error = guard(str(exc.explanation or exc))
+    except EngineUnavailable as exc:
+        error = f"{ENGINE_PREFIX}{exc}"
+    except Exception as exc:  # whatever the entry's files make the SDK raise: a result, never a traceback
+        where = CONTEXT_PREFIX if sending else ENGINE_PREFIX
+        error = guard(f"{where}{type(exc).__name__}: {_short(exc)}")
     if image_id is None and error is None:
         error = "the engine ended the build without an image or an error"
     try:

@@ -29,6 +29,7 @@ minutes, the closed one 600.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -87,10 +88,13 @@ class HostProfile:
 LOCAL = HostProfile(name="local")
 
 
-def parse_duration(text: str | float | int) -> float:
-    """`90s`, `45m`, `24h`, `1h30m`, `2d` or a plain number of seconds; always positive."""
-    if isinstance(text, bool):
-        raise ValueError(f"{text!r} is not a duration")
+MAX_SECONDS = 30 * 86400.0  # no stage of the competition comes near a month; a typo might
+
+
+def parse_duration(text: object) -> float:
+    """`90s`, `45m`, `24h`, `1h30m`, `2d` or a plain number of seconds; positive, at most 30 days."""
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 45m, 24h or 1h30m")
     if isinstance(text, int | float):
         seconds = float(text)
     else:
@@ -102,8 +106,10 @@ def parse_duration(text: str | float | int) -> float:
             if not parts or "".join(n + u for n, u in parts) != value.replace(" ", ""):
                 raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 45m, 24h or 1h30m")
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{text!r} is longer than 30 days: write e.g. 24h")
     return seconds
 
 
@@ -119,10 +125,10 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
-def parse_memory(text: str | int) -> int:
-    """`512m`, `40g`, `1.5GiB` or a number of bytes."""
-    if isinstance(text, bool):
-        raise ValueError(f"{text!r} is not an amount of memory")
+def parse_memory(text: object) -> int:
+    """`512m`, `40g`, `1.5GiB` or a whole number of bytes."""
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(f"{text!r} is not an amount of memory: write e.g. 512m or 40g")
     if isinstance(text, int):
         amount = text
     else:
@@ -130,6 +136,8 @@ def parse_memory(text: str | int) -> int:
         if match is None:
             raise ValueError(f"{text!r} is not an amount of memory: write e.g. 512m or 40g")
         amount = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+    if amount > 1024**5:
+        raise ValueError(f"{text!r} is more memory than any host has")
     if amount < 6 * 1024 * 1024:
         raise ValueError(f"{text!r} is too little memory: the engine needs at least 6m")
     return amount
@@ -190,7 +198,7 @@ def _profile(name: str, table: Any, source: str) -> HostProfile:
             changes["memory"] = parse_memory(table["memory"])
         if "cpus" in table:
             cpus = table["cpus"]
-            if isinstance(cpus, bool) or not isinstance(cpus, int | float) or cpus <= 0:
+            if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0 < cpus < 10_000:
                 raise ValueError("cpus must be a positive number")
             changes["cpus"] = float(cpus)
         for key in ("pull", "network"):
@@ -200,8 +208,8 @@ def _profile(name: str, table: Any, source: str) -> HostProfile:
                 changes[key] = table[key]
         if "builds" in table:
             builds = table["builds"]
-            if isinstance(builds, bool) or not isinstance(builds, int) or builds < 1:
-                raise ValueError("builds must be a whole number, at least 1")
+            if isinstance(builds, bool) or not isinstance(builds, int) or not 1 <= builds <= 256:
+                raise ValueError("builds must be a whole number from 1 to 256")
             changes["builds"] = builds
         if "probe-image" in table:
             if not isinstance(table["probe-image"], str) or not table["probe-image"].strip():

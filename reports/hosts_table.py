@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reports.guard import guard
@@ -18,11 +19,11 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
     for row in rows:
         status = "[green]usable[/]" if row["usable"] else "[red]NOT usable[/]"
         table.add_row(
-            guard(row["name"]),
-            guard(row["endpoint"]),
-            row["track"],
-            row["engine"] or "-",
-            _gpus(row),
+            _text(row["name"]),
+            _text(row["endpoint"]),
+            _text(row["track"]),
+            _text(row["engine"] or "-"),
+            _text(_gpus(row)),
             _size(row["free_bytes"]),
             _limits(row["timeouts"]),
             status,
@@ -30,11 +31,16 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
     for row in rows:
         for problem in row["problems"]:
-            console.print(f"[red]{guard(row['name'])}[/]: {guard(problem)}", soft_wrap=True, highlight=False)
+            console.print(f"[red]{_text(row['name'])}[/]: {_text(problem)}", soft_wrap=True, highlight=False)
         for note in row["notes"]:
-            console.print(f"{guard(row['name'])}: {guard(note)}", soft_wrap=True, highlight=False, style="dim")
+            console.print(f"{_text(row['name'])}: {_text(note)}", soft_wrap=True, highlight=False, style="dim")
     usable = sum(1 for row in rows if row["usable"])
     console.print(f"{usable} of {len(rows)} host profile(s) usable", highlight=False)
+
+
+def _text(value: object) -> str:
+    """Text from a profile or an engine, made safe: no secret, no rich markup."""
+    return escape(guard(str(value)))
 
 
 def _gpus(row: dict[str, Any]) -> str:

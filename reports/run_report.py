@@ -308,11 +308,15 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    return cleaned.replace("|", "\\|")
 
 
 def _code(text: str) -> str:
-    return text.replace("`", "'")
+    """Text inside `code` in a Markdown table or list: no backtick, pipe, newline or control character
+    of an entrant's file name or log can end the span, the cell or the line."""
+    cleaned = "".join(c if c.isprintable() else "\ufffd" for c in text)
+    return cleaned.replace("`", "'").replace("|", "\\|")
 
 
 def _write(path: Path, text: str) -> Path:

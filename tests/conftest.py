@@ -33,14 +33,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if os.environ.get("CI") == "true":
         return  # the tests run and fail: CI must have an engine
-    skip = pytest.mark.skip(reason="no Docker Engine: " + str(_engine_problem()))
-    for item in wanted:
-        item.add_marker(skip)
+    # Left out rather than marked skipped: `-ra` would print one line per test; this says it once.
+    items[:] = [item for item in items if not item.get_closest_marker("docker")]
+    config.hook.pytest_deselected(items=wanted)
+    _skipped.append(len(wanted))
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    problem = _engine_problem() if _engine_checked else None
-    return None if problem is None else f"Docker tests skipped: {problem}"
+_skipped: list[int] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped:
+        terminalreporter.write_line(
+            f"{_skipped[0]} Docker test(s) skipped: {_engine_problem()}", yellow=True, bold=True
+        )
 
 
 @pytest.fixture(scope="session")

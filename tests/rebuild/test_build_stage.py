@@ -58,9 +58,23 @@ def _run_id(out: Path) -> str:
         return str(db.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchone()[0])
 
 
-def _leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
-    label = {"label": f"{engine.LABEL_RUN}={run_id}"}
-    return [c["Id"][:12] for c in client.api.containers(all=True, filters=label)]
+def _leftovers(client: docker.DockerClient, out: Path) -> list[str]:
+    """Containers of the run in `out`: labelled ones (those repro-audit starts), and any build container
+    (the builder makes them from an image id, unlabelled) created since the run folder was."""
+    import sqlite3
+    from datetime import datetime
+
+    with sqlite3.connect(out / "state.sqlite") as db:
+        rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    label = {"label": f"{engine.LABEL_RUN}={rows['run_id']}"}
+    found = [c["Id"][:12] for c in client.api.containers(all=True, filters=label)]
+    since = datetime.fromisoformat(rows["created"]).timestamp() - 1
+    found += [
+        c["Id"][:12]
+        for c in client.api.containers(all=True)
+        if int(c.get("Created") or 0) >= since and str(c.get("Image", "")).startswith("sha256:")
+    ]
+    return found
 
 
 def _logged_containers(out: Path) -> set[str]:
@@ -116,7 +130,7 @@ def test_every_fixture_builds_or_fails_as_expected(tmp_path: Path, docker_client
         assert (
             summary["builds"]["built"] == sum(1 for n in QUICK if EXPECTED[n]["outcome"] == "built") + 1
         )  # train+inference
-        assert _leftovers(docker_client, run_id) == []
+        assert _leftovers(docker_client, out) == []
         assert _present(docker_client, _logged_containers(out)) == []
     finally:
         assert main(["clean", str(out)]) == 0
@@ -135,7 +149,7 @@ def test_a_build_past_its_deadline_is_stopped_with_nothing_left_running(
     assert target["limit_seconds"] == 5
     assert target["run_containers"] >= 1
     assert _present(docker_client, _logged_containers(out)) == []
-    assert _leftovers(docker_client, _run_id(out)) == []
+    assert _leftovers(docker_client, out) == []
     assert main(["clean", str(out)]) == 0
 
 
@@ -156,7 +170,7 @@ def test_a_killed_run_leaves_nothing_that_clean_cannot_remove(
         process.wait()
     assert main(["clean", str(out)]) == 0
     assert _present(docker_client, _logged_containers(out)) == []
-    assert _leftovers(docker_client, _run_id(out)) == []
+    assert _leftovers(docker_client, out) == []
 
 
 def test_ctrl_c_stops_the_builds_and_the_run_resumes(tmp_path: Path, docker_client: docker.DockerClient) -> None:
@@ -172,7 +186,7 @@ def test_ctrl_c_stops_the_builds_and_the_run_resumes(tmp_path: Path, docker_clie
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert _present(docker_client, _logged_containers(out)) == []
-    assert _leftovers(docker_client, _run_id(out)) == []
+    assert _leftovers(docker_client, out) == []
     assert main(["clean", str(out)]) == 0
 
 
@@ -186,7 +200,7 @@ def test_the_next_run_removes_what_an_earlier_attempt_left(tmp_path: Path, docke
     stray.start()
     try:
         assert main(["run", str(source), "--out", str(out), "--plain"]) == 0
-        assert _leftovers(docker_client, run_id) == []
+        assert _leftovers(docker_client, out) == []
     finally:
         with_stray = [c for c in docker_client.api.containers(all=True) if c["Id"] == stray.id]
         if with_stray:

@@ -78,10 +78,10 @@ def test_a_failing_step_reports_the_engines_error(tmp_path: Path, docker_client:
 def test_the_deadline_stops_the_build_and_nothing_is_left_running(
     tmp_path: Path, docker_client: docker.DockerClient
 ) -> None:
-    spec = _spec(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN echo started && sleep 3600\n", deadline=4, nocache=True)
+    spec = _spec(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN echo started && sleep 3600\n", deadline=10, nocache=True)
     result = build(None, spec)
     assert result.outcome == "timeout"
-    assert "limit of 4 s" in (result.error or "")
+    assert "limit of 10 s" in (result.error or "")
     assert len(result.containers) == 1
     running = [c["Id"] for c in docker_client.api.containers(all=True) if c["Id"].startswith(result.containers[0])]
     assert running == []
@@ -92,17 +92,20 @@ def test_the_deadline_stops_the_build_and_nothing_is_left_running(
 
 
 @pytest.mark.docker
-def test_no_network_means_none(tmp_path: Path) -> None:
+def test_no_network_means_none(tmp_path: Path, docker_client: docker.DockerClient) -> None:
     spec = _spec(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN ip -o link | grep -v ' lo:' | wc -l > /n && test $(cat /n) = 0\n",
                  network=False, nocache=True)  # fmt: skip
-    result = build(None, spec)
-    assert result.outcome == "built", spec.log.read_text(encoding="utf-8")
-    with_network = build(None, _spec(tmp_path, spec.dockerfile.read_text(), network=True, nocache=True))
-    assert with_network.outcome == "failed"  # the bridge gives an eth0
+    try:
+        result = build(None, spec)
+        assert result.outcome == "built", spec.log.read_text(encoding="utf-8")
+        with_network = build(None, _spec(tmp_path, spec.dockerfile.read_text(), network=True, nocache=True))
+        assert with_network.outcome == "failed"  # the bridge gives an eth0
+    finally:
+        _remove(docker_client, spec.tag)
 
 
 @pytest.mark.docker
-def test_the_memory_limit_applies_to_run_steps(tmp_path: Path) -> None:
+def test_the_memory_limit_applies_to_run_steps(tmp_path: Path, docker_client: docker.DockerClient) -> None:
     # busybox has no allocator to drive; reading the cgroup limit from inside the step shows it is set
     script = (
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; "
@@ -110,8 +113,11 @@ def test_the_memory_limit_applies_to_run_steps(tmp_path: Path) -> None:
         f"= {64 * 1024 * 1024}"
     )
     spec = _spec(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN {script}\n", memory=64 * 1024 * 1024, nocache=True)
-    result = build(None, spec)
-    assert result.outcome == "built", spec.log.read_text(encoding="utf-8")
+    try:
+        result = build(None, spec)
+        assert result.outcome == "built", spec.log.read_text(encoding="utf-8")
+    finally:
+        _remove(docker_client, spec.tag)
 
 
 @pytest.mark.docker

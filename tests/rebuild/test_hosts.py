@@ -111,6 +111,12 @@ def test_a_full_profile_file(tmp_path: Path) -> None:
         ("", "no host"),
         ("[hosts]\n'bad name!' = {}\n", "a host name is"),
         ("[hosts.x\n", "not valid TOML"),
+        ("[hosts.x]\nmemory = 1.5e9\n", "not an amount of memory"),
+        ("[hosts.x.timeouts]\nbuild = 1979-05-27\n", "not a duration"),
+        ("[hosts.x.timeouts]\nbuild = nan\n", "not a positive duration"),
+        ("[hosts.x.timeouts]\nbuild = inf\n", "not a positive duration"),
+        ("[hosts.x.timeouts]\ntrain = '1000000000000s'\n", "longer than 30 days"),
+        ("[hosts.x]\ncpus = 1e9\n", "cpus must be"),
     ],
 )
 def test_bad_profiles_name_the_host_and_key(tmp_path: Path, text: str, message: str) -> None:

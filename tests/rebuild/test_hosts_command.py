@@ -139,3 +139,9 @@ def test_run_option_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], a
     (tmp_path / "entry" / "Dockerfile").write_text("FROM scratch\n")
     assert main(["run", str(tmp_path / "entry"), "--out", str(tmp_path / "o"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_markup_in_a_profile_is_printed_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hosts = _hosts(tmp_path, '[hosts.odd]\nendpoint = "unix:///tmp/[red]/x.sock"\n')
+    assert main(["hosts", "--hosts", hosts]) == 1
+    assert "unix:///tmp/[red]/x.sock" in " ".join(capsys.readouterr().out.split())
