@@ -50,6 +50,7 @@ class Config:
     track: str | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     secret_max_file_bytes: int = DEFAULT_SECRET_MAX_FILE_BYTES
+    build_args: dict[str, str] = field(default_factory=dict)  # given to every build of the entry
     source: str | None = None  # where it was read from, for the report
 
     def path_ignored(self, path: str) -> bool:
@@ -66,7 +67,7 @@ class Config:
 
 KEYS = (
     "select", "ignore", "severity", "ignore-paths", "contexts", "fail-on", "track", "max-file-bytes",
-    "secret-max-file-bytes",
+    "secret-max-file-bytes", "build-args",
 )  # fmt: skip
 
 
@@ -121,6 +122,11 @@ def from_table(table: Any, source: str) -> Config:
     max_bytes = _byte_count(table, "max-file-bytes", DEFAULT_MAX_FILE_BYTES, source)
     secret_max_bytes = _byte_count(table, "secret-max-file-bytes", DEFAULT_SECRET_MAX_FILE_BYTES, source)
     contexts = {str(k).strip("/"): str(v).strip("/") or "." for k, v in _table(table, "contexts", source).items()}
+    build_args = {}
+    for name, value in _table(table, "build-args", source).items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise _error(source, f"build-args.{name} must be a string or a number", "build-args")
+        build_args[str(name)] = str(value)
     track = table.get("track")
     if track is not None and not isinstance(track, str):
         raise _error(source, 'track must be a string such as "A100" or "4090"', "track")
@@ -134,6 +140,7 @@ def from_table(table: Any, source: str) -> Config:
         track=track,
         max_file_bytes=max_bytes,
         secret_max_file_bytes=secret_max_bytes,
+        build_args=build_args,
         source=source,
     )
 

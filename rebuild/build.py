@@ -86,7 +86,8 @@ class BuildStage:
         if host is None:  # only when no host at all was given
             return StageOutcome("skipped", "no host profile to build on")
         static_findings = prior["static"].findings if "static" in prior else ()
-        builder = _EntryBuild(entry, root, context, host, self.options, static_findings)
+        build_args = {**_configured_build_args(root, context), **self.options.build_args}
+        builder = _EntryBuild(entry, root, context, host, self.options, static_findings, build_args)
         try:
             with _slot(context.run_dir, host) as waited:
                 client = engine.connect(host.endpoint)
@@ -135,7 +136,9 @@ class _EntryBuild:
         host: HostProfile,
         options: BuildOptions,
         static_findings: tuple[dict[str, Any], ...],
+        build_args: dict[str, str],
     ) -> None:
+        self.build_args = build_args
         self.entry = entry
         self.root = root
         self.context = context
@@ -203,7 +206,7 @@ class _EntryBuild:
         host may not pull."""
         if view is None:
             return [], None
-        values = {**view.global_args, **self.options.build_args}
+        values = {**view.global_args, **self.build_args}
         found: list[dict[str, Any]] = []
         aliases = {s.alias.lower() for s in view.stages if s.alias}
         references = [
@@ -257,7 +260,7 @@ class _EntryBuild:
             labels=labels,
             log=log,
             deadline=self.host.timeouts.build,
-            build_args=dict(self.options.build_args),
+            build_args=dict(self.build_args),
             nocache=(self.options.no_cache or self.options.rebuild_twice) if nocache is None else nocache,
             pull=False,
             memory=self.host.memory,
@@ -415,6 +418,27 @@ class _EntryBuild:
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
+
+
+def _configured_build_args(root: Path, context: RunContext) -> dict[str, str]:
+    """`build-args` of the config: the organizers' `--config` file, else the entry's own
+    `[tool.repro-audit]` (unless `--isolated`). A config that does not load was reported by the static
+    stage (RA008) and gives none."""
+    from audit.config import ConfigError, from_pyproject_text, load_file
+
+    check = context.check
+    try:
+        if check is not None and check.config_file is not None:
+            return dict(load_file(check.config_file).build_args)
+        if check is not None and check.isolated:
+            return {}
+        project = root / "pyproject.toml"
+        if not project.is_file():
+            return {}
+        config = from_pyproject_text(project.read_text(encoding="utf-8", errors="replace"), "pyproject.toml")
+    except (ConfigError, OSError):
+        return {}
+    return dict(config.build_args) if config is not None else {}
 
 
 def _targets(root: Path, static: Prior | None) -> list[TargetSpec]:

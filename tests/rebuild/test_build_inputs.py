@@ -128,3 +128,15 @@ def test_a_token_a_failing_step_prints_reaches_no_report_and_no_log(tmp_path: Pa
     log = (out / "entries" / "4090" / "user" / "repo" / "Dockerfile" / "build.log").read_text()
     assert "login failed for token hf_" in log  # redacted, not dropped
     main(["clean", str(out)])
+
+
+def test_build_args_come_from_the_entrys_config_and_the_command_line_wins(tmp_path: Path) -> None:
+    files = {
+        "Dockerfile": f'FROM {BUSYBOX_IMAGE}\nARG GREETING\nRUN test "$GREETING" = hello\n',
+        "pyproject.toml": '[tool.repro-audit]\nbuild-args = { GREETING = "hello" }\n',
+    }
+    source, out = _entry(tmp_path, files), tmp_path / "run"
+    assert main(["run", str(source), "--out", str(out), "--plain"]) == 0
+    assert main(["run", str(source), "--out", str(tmp_path / "run2"), "--plain", "--build-arg", "GREETING=bye"]) == 1
+    main(["clean", str(out)])
+    main(["clean", str(tmp_path / "run2")])
