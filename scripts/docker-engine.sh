@@ -54,8 +54,10 @@ fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   echo "docker-engine: starting dockerd (log: $log_file)"
-  # setsid: the daemon outlives this script and its terminal.
-  "${as_root[@]}" setsid dockerd >"$log_file" 2>&1 </dev/null &
+  # setsid: the daemon outlives this script and its terminal. --no-new-privileges: the classic build API
+  # has no security options for RUN steps, but the engine's default reaches them (setuid binaries in an
+  # entrant's build cannot gain privileges).
+  "${as_root[@]}" setsid dockerd --no-new-privileges >"$log_file" 2>&1 </dev/null &
 fi
 
 for _ in $(seq 1 90); do

@@ -154,3 +154,25 @@ def test_step_images_are_those_the_build_created() -> None:
 def test_an_unreachable_endpoint_says_what_to_do() -> None:
     with pytest.raises(engine.EngineUnavailable, match=r"tcp://127\.0\.0\.1:9 .*scripts/docker-engine\.sh"):
         engine.connect("tcp://127.0.0.1:9", timeout=5)
+
+
+@pytest.mark.docker
+def test_run_steps_cannot_gain_privileges_on_an_engine_the_project_starts(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    daemons = [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p)[:1] and _cmdline(p)[0].endswith("dockerd")]
+    if not any("--no-new-privileges" in _cmdline(p) for p in daemons):
+        pytest.skip("the engine was not started by scripts/docker-engine.sh (no --no-new-privileges)")
+    spec = _spec(tmp_path, f"FROM {BUSYBOX_IMAGE}\nRUN grep -q 'NoNewPrivs:.1' /proc/self/status\n", nocache=True)
+    try:
+        result = build(None, spec)
+        assert result.outcome == "built", spec.log.read_text(encoding="utf-8")
+    finally:
+        _remove(docker_client, spec.tag)
+
+
+def _cmdline(process: Path) -> list[str]:
+    try:
+        return (process / "cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
