@@ -82,7 +82,7 @@ def check_host(profile: HostProfile) -> HostCheck:
         _check_disk(client, profile, result)
         if profile.needs_gpu:
             _check_gpus(client, profile, result)
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         result.problems.append(f"the engine failed to answer: {exc}")
     finally:
         client.close()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests
 
 from rebuild import engine
 
@@ -55,8 +56,8 @@ def clean_run(
             continue
         try:
             _clean_engine(client, run_id, logged_containers, logged_images if images else set(), images, since, report)
-        except docker.errors.DockerException as exc:
-            report.problems.append(f"{endpoint or 'local engine'}: {exc}")
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            report.problems.append(f"{endpoint or 'local engine'} stopped answering: {exc}")
         finally:
             client.close()
     return report
