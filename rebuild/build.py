@@ -47,7 +47,6 @@ from rebuild.hosts import LOCAL, HostProfile, host_for
 
 _TAG_SAFE = re.compile(r"[^a-z0-9_.-]+")
 _STEP = re.compile(r"^Step (\d+)/(\d+) :")
-EVIDENCE_LINES = 8
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ class _EntryBuild:
                 {"dockerfile": target.dockerfile, "context": target.context, "role": target.role, "status": "failed"}
             )
             failure = Failure(
-                FailureClass.ENGINE, f"the engine failed: {_first_line(exc)}", (), None, None, subject=None
+                FailureClass.ENGINE, f"the engine failed: {engine.describe(exc)}", (), None, None, subject=None
             )
             return self._failed(result, target, None, failure, None)
 
@@ -541,11 +540,6 @@ def _outside(root: Path, dockerfile: Path, context: Path) -> Failure | None:
             (), None, None, subject=str(dockerfile.relative_to(root)),
         )  # fmt: skip
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "explanation", None) or exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def _missing_base(reference: str, host: HostProfile) -> Failure:

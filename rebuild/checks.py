@@ -152,7 +152,7 @@ def _probe(
         try:
             client.images.pull(image)
         except docker.errors.DockerException as exc:
-            result.problems.append(f"cannot pull the probe image {image}: {_first_line(exc)}")
+            result.problems.append(f"cannot pull the probe image {image}: {engine.describe(exc)}")
             return None
     kwargs = engine.sandbox(memory=256 * 1024**2, pids=64)
     if gpu:
@@ -178,18 +178,12 @@ def _probe(
         hint = ""
         if gpu and "could not select device driver" in str(exc):
             hint = " (the engine has no GPU runtime: install the NVIDIA Container Toolkit on the host)"
-        result.problems.append(f"{what}: {_first_line(exc)}{hint}")
+        result.problems.append(f"{what}: {engine.describe(exc)}{hint}")
         return None
     except requests.exceptions.RequestException as exc:  # wait() times out on a hung probe
-        result.problems.append(f"the probe in {image} did not answer: {_first_line(exc)}")
+        result.problems.append(f"the probe in {image} did not answer: {engine.describe(exc)}")
         return None
     finally:
         if container is not None:
             with contextlib.suppress(docker.errors.DockerException):
                 container.remove(force=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    explanation = getattr(exc, "explanation", None)
-    text = str(explanation or exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

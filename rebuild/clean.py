@@ -82,7 +82,7 @@ def _clean_engine(
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            why = str(exc.explanation or exc)
+            why = engine.describe(exc)
             if "already in progress" in why and _gone(client, container_id):
                 continue  # the engine was removing it already (a cancelled build): it is gone now
             report.problems.append(f"container {container_id[:12]}: {why}")
@@ -91,7 +91,7 @@ def _clean_engine(
             network.remove()
             report.networks.append(network.name)
         except docker.errors.APIError as exc:
-            report.problems.append(f"network {network.name}: {exc.explanation or exc}")
+            report.problems.append(f"network {network.name}: {engine.describe(exc)}")
     if not images:
         return
     # The classic builder labels the steps of the build labels too, so an image's parents carry the run's
@@ -108,7 +108,7 @@ def _clean_engine(
             except docker.errors.NotFound:
                 refused.pop(image["Id"], None)
             except docker.errors.APIError as exc:
-                refused[image["Id"]] = str(exc.explanation or exc)
+                refused[image["Id"]] = engine.describe(exc)
         if not removed_now:
             break
     still = {i["Id"] for i in client.api.images(all=True, filters=label)}

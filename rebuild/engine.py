@@ -53,7 +53,7 @@ def connect(endpoint: str | None = None, *, timeout: float = 60.0) -> docker.Doc
     except (docker.errors.DockerException, OSError) as exc:
         where = endpoint or os.environ.get("DOCKER_HOST") or "the local socket"
         raise EngineUnavailable(
-            f"no Docker Engine answers at {where} ({_short(exc)}); start one with scripts/docker-engine.sh "
+            f"no Docker Engine answers at {where} ({describe(exc)}); start one with scripts/docker-engine.sh "
             "or fix the host profile's endpoint"
         ) from None
     return client
@@ -86,9 +86,11 @@ def sandbox(memory: int | None = None, nano_cpus: int | None = None, pids: int =
     return kwargs
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1][:200] if text else type(exc).__name__
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """An engine error in one line: the engine's own explanation when the SDK kept it (an HTTP error's
+    text otherwise), its last line (the cause, in requests' chained messages), at most `limit` chars."""
+    text = str(getattr(exc, "explanation", None) or exc).strip().splitlines()
+    return text[-1].strip()[:limit] if text else type(exc).__name__
 
 
 # ---- builds under a deadline ---------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection, pare
         error = f"{ENGINE_PREFIX}{exc}"
     except Exception as exc:  # whatever the entry's files make the SDK raise: a result, never a traceback
         where = CONTEXT_PREFIX if sending else ENGINE_PREFIX
-        error = guard(f"{where}{type(exc).__name__}: {_short(exc)}")
+        error = guard(f"{where}{type(exc).__name__}: {describe(exc)}")
     if image_id is None and error is None:
         error = "the engine ended the build without an image or an error"
     try:

@@ -69,6 +69,7 @@ from audit.secrets import catalog, redact
 from audit.secrets.content import ContentScanner, Hit
 from audit.secrets.redact import Redactor
 from audit.secrets.scan import FoundSecret, Place, SecretOptions
+from rebuild.engine import describe
 
 IMAGE_PREFIX = "image:"
 LIVES_IMAGE = "image"  # `SecretInfo.lives` of a secret found in a built image
@@ -135,7 +136,7 @@ def scan_image(
     try:
         _scan_history(image.history(), scanner, found)
     except (docker.errors.DockerException, OSError) as exc:
-        layers.gaps.append(f"the image history could not be read from the engine ({_short(exc)}): not scanned")
+        layers.gaps.append(f"the image history could not be read from the engine ({describe(exc)}): not scanned")
     own = _own_layer_dirs(image.attrs, base_layers, len(layer_ids)) if local_files else None
     if own is not None:
         for number, folder in own:
@@ -154,7 +155,7 @@ def scan_image(
             saved = _spool_save(image.save(chunk_size=_SAVE_CHUNK), Path(spool), base_only)
             layers.scan_saved(saved, base_layers, len(layer_ids))
     except (docker.errors.DockerException, *_DAMAGED) as exc:
-        layers.gaps.append(f"the image could not be read from the engine ({_short(exc)}): its files were not scanned")
+        layers.gaps.append(f"the image could not be read from the engine ({describe(exc)}): its files were not scanned")
     return ImageScan(
         findings=tuple(found.findings(dockerfile, layers.whiteouts)),
         layers_scanned=layers.layers_scanned,
@@ -407,7 +408,7 @@ class _LayerScan:
                 for member in layer:
                     self._scan_member(layer, member, number)
         except _DAMAGED as exc:
-            self.gaps.append(f"layer {number} could not be read ({_short(exc)}): the rest of it was not scanned")
+            self.gaps.append(f"layer {number} could not be read ({describe(exc)}): the rest of it was not scanned")
 
     def _scan_member(self, layer: tarfile.TarFile, member: tarfile.TarInfo, number: int) -> None:
         path = _normal(_printable(member.name))
@@ -449,7 +450,7 @@ class _LayerScan:
                         with entry.open("rb") as source:
                             self._scan_file(path, stat.st_size, source, number)
                     except OSError as exc:
-                        self.gaps.append(f"/{path} in layer {number} could not be read ({_short(exc)})")
+                        self.gaps.append(f"/{path} in layer {number} could not be read ({describe(exc)})")
 
     def _scan_file(self, path: str, size: int, source: IO[bytes], number: int) -> None:
         shown = f"/{path}"
@@ -515,8 +516,3 @@ def _printable(name: str) -> str:
 def _size(limit: int) -> str:
     mib = 1024 * 1024
     return f"{limit // mib} MiB" if limit % mib == 0 else f"{limit:,} bytes"
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1][:200] if text else type(exc).__name__
