@@ -502,15 +502,12 @@ def _base_layers(client: docker.DockerClient, view: DockerfileView | None, bases
 
 
 def _classified(built: engine.BuildResult, log: Path) -> Failure:
-    error = built.error or ""
-    if error.startswith(engine.CONTEXT_PREFIX):
-        return Failure(FailureClass.INVALID_DOCKERFILE, error, (), None, None, subject=None)
-    if error.startswith(engine.ENGINE_PREFIX):
-        return Failure(FailureClass.ENGINE, error, (), None, None, subject=None)
-    if len(error) > 3000:  # a very long RUN line: keep the end, where the exit code is
-        error = error[:1000] + " [...] " + error[-1500:]
+    if built.failed_in == "context":
+        return Failure(FailureClass.INVALID_DOCKERFILE, built.error or "", (), None, None, subject=None)
+    if built.failed_in == "engine":
+        return Failure(FailureClass.ENGINE, built.error or "", (), None, None, subject=None)
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
-    return classify(lines, error or None, timed_out=built.outcome == "timeout")
+    return classify(lines, built.error, timed_out=built.outcome == "timeout")
 
 
 def _outside(root: Path, dockerfile: Path, context: Path) -> Failure | None:

@@ -79,7 +79,7 @@ DAEMON_MESSAGE_LINE = 0  # evidence "line" of the daemon's error message when th
 MAX_EVIDENCE = 8
 MAX_SCAN_LINES = 10_000  # of the failing step, from its end: a failing build stops soon after its cause
 _PER_SIGNAL = 3
-_MAX_LINE_CHARS = 4_000  # matched; the rest of a longer line is ignored
+_MAX_LINE_CHARS = 4_000  # matched: a longer line keeps its start and end (`_clip`)
 _EVIDENCE_CHARS = 400
 _SUPPORTING_PRIORITY = 50  # an overridden signal at least this strong is still shown as evidence
 _INSTRUCTION_CHARS = 80
@@ -386,7 +386,7 @@ def _log_lines(log: Sequence[str]) -> list[_Line]:
                         stderr = False
             text = _CONTROL.sub("", strip_ansi(piece)).rstrip()
             if text:
-                lines.append(_Line(number, text[:_MAX_LINE_CHARS], starts_red or turned_red))
+                lines.append(_Line(number, _clip(text), starts_red or turned_red))
     return lines
 
 
@@ -401,9 +401,9 @@ def _daemon_message(error: str | None, lines: list[_Line], code: int | None) -> 
             return last
         return _Line(DAEMON_MESSAGE_LINE, f"exit code {code}", False) if code is not None else None
     for line in reversed(lines[-50:]):
-        if line.text.strip() == text[:_MAX_LINE_CHARS]:
+        if line.text.strip() == _clip(text):
             return line
-    return _Line(DAEMON_MESSAGE_LINE, text[:_MAX_LINE_CHARS], False)
+    return _Line(DAEMON_MESSAGE_LINE, _clip(text), False)
 
 
 def _matches(
@@ -532,6 +532,15 @@ def _render(summaries: tuple[str, ...], values: dict[str, str]) -> str | None:
         except (KeyError, IndexError, ValueError):
             continue
     return None
+
+
+def _clip(text: str) -> str:
+    """A line cut to what is matched: its start and its end. The end is kept because the engine puts the
+    decisive words last (`The command '<a RUN of several KB>' returned a non-zero code: 4`)."""
+    if len(text) <= _MAX_LINE_CHARS:
+        return text
+    half = _MAX_LINE_CHARS // 2
+    return text[:half] + " [...] " + text[-half:]
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -102,8 +102,6 @@ def describe(exc: BaseException, limit: int = 300) -> str:
 # builder kills and removes the RUN container it was running). The parent then checks that every RUN
 # container the log named is gone, waits for the engine a little, and removes what is left itself.
 
-CONTEXT_PREFIX = "the build context could not be sent to the engine: "
-ENGINE_PREFIX = "the engine failed during the build: "
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$", re.MULTILINE)
 _CREATED = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.MULTILINE)
 _USING_CACHE = " ---> Using cache"
@@ -137,6 +135,7 @@ class BuildResult:
     removed_by_us: tuple[str, ...] = ()  # containers still there after a cancelled build, removed here
     intermediate_images: tuple[str, ...] = ()  # images the steps created (not taken from the cache)
     started: float = 0.0  # Unix time the build started: what it created is younger
+    failed_in: str | None = None  # "context": it could not be sent; "engine": the engine failed, not the build
 
 
 def build(endpoint: str | None, spec: BuildSpec) -> BuildResult:
@@ -178,7 +177,9 @@ def build(endpoint: str | None, spec: BuildSpec) -> BuildResult:
     if outcome.get("image_id"):
         return BuildResult("built", str(outcome["image_id"]), None, seconds, containers, (), created, started_wall)
     error = outcome.get("error") or f"the build client ended without a result (exit code {child.exitcode})"
-    return BuildResult("failed", None, str(error), seconds, containers, (), created, started_wall)
+    return BuildResult(
+        "failed", None, str(error), seconds, containers, (), created, started_wall, outcome.get("failed_in")
+    )
 
 
 def stop_containers(
@@ -252,6 +253,7 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection, pare
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     image_id: str | None = None
     error: str | None = None
+    failed_in: str | None = None
     sending = True  # until the engine answers, a failure is the context's (an unreadable .dockerignore...)
     try:
         client = connect(endpoint, timeout=120)
@@ -289,13 +291,14 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection, pare
     except docker.errors.APIError as exc:
         error = guard(str(exc.explanation or exc))
     except EngineUnavailable as exc:
-        error = f"{ENGINE_PREFIX}{exc}"
+        error, failed_in = f"the engine failed during the build: {exc}", "engine"
     except Exception as exc:  # whatever the entry's files make the SDK raise: a result, never a traceback
-        where = CONTEXT_PREFIX if sending else ENGINE_PREFIX
-        error = guard(f"{where}{type(exc).__name__}: {describe(exc)}")
+        failed_in = "context" if sending else "engine"
+        where = "the build context could not be sent to the engine" if sending else "the engine failed during the build"
+        error = guard(f"{where}: {type(exc).__name__}: {describe(exc)}")
     if image_id is None and error is None:
         error = "the engine ended the build without an image or an error"
     try:
-        result.send({"image_id": image_id if error is None else None, "error": error})
+        result.send({"image_id": image_id if error is None else None, "error": error, "failed_in": failed_in})
     finally:
         result.close()

@@ -873,3 +873,12 @@ def test_built_fixture_builds(docker_client: Any, name: str) -> None:
         log, error, _ = _build(docker_client, BUILDS / name / dockerfile.parent, **_options(EXPECTED[name]))
         assert error is None, (dockerfile, error, log[-5:])
         assert any(line.startswith("Successfully built ") for line in log)
+
+
+def test_a_daemon_message_longer_than_what_is_matched_keeps_its_end() -> None:
+    command = " && ".join(f"echo step-{n}-{'x' * 40}" for n in range(150))  # a RUN of several KB
+    error = f"The command '/bin/sh -c {command} && exit 4' returned a non-zero code: 4"
+    log = ["Step 2/2 : RUN " + command + " && exit 4", " ---> Running in 0123456789ab", error]
+    failure = classify(log, error)
+    assert failure.kind == FailureClass.RUN_FAILED
+    assert failure.exit_code == 4
