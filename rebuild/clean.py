@@ -10,7 +10,6 @@ uses it (the engine refuses to remove an image another one builds on, and that r
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,9 +20,6 @@ import docker.errors
 import requests
 
 from rebuild import engine
-
-_RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$", re.MULTILINE)
-_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.MULTILINE)
 
 
 @dataclass
@@ -150,6 +146,6 @@ def _logged(run_dir: Path) -> tuple[set[str], set[str]]:
             text = log.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        containers.update(_RUNNING_IN.findall(text))
-        images.update(_STEP_IMAGE.findall(text))
+        containers.update(engine.run_containers(text))
+        images.update(engine.created_images(text))
     return containers, images

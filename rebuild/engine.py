@@ -166,8 +166,8 @@ def build(endpoint: str | None, spec: BuildSpec) -> BuildResult:
             outcome = {}
     receiver.close()
     text = spec.log.read_text(encoding="utf-8", errors="replace")
-    containers = tuple(dict.fromkeys(_RUNNING_IN.findall(text)))
-    created = _created_images(text)
+    containers = run_containers(text)
+    created = created_images(text)
     if timed_out:
         removed = stop_containers(endpoint, containers, since=started_wall)
         with spec.log.open("a", encoding="utf-8") as log:
@@ -229,7 +229,12 @@ def builder_containers(client: docker.DockerClient, named: Iterable[str], *, sin
     return found
 
 
-def _created_images(log: str) -> tuple[str, ...]:
+def run_containers(log: str) -> tuple[str, ...]:
+    """The RUN containers a build log names (` ---> Running in <id>`), short ids, in order."""
+    return tuple(dict.fromkeys(_RUNNING_IN.findall(log)))
+
+
+def created_images(log: str) -> tuple[str, ...]:
     """Image ids the build's steps created: a ` ---> id` line, unless it names the FROM step's base image
     or comes right after ` ---> Using cache`."""
     created = []

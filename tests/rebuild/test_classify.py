@@ -8,7 +8,6 @@ import random
 import re
 import string
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from rebuild.classify import (
     run_exit_code,
     strip_ansi,
 )
+from rebuild.engine import created_images
 
 RED, RESET = "\x1b[91m", "\x1b[0m"
 CROSS = "\u00d7"  # pip frames a failed subprocess with it
@@ -767,23 +767,6 @@ def test_predicted_by_is_what_the_static_check_reports(name: str) -> None:
 
 # ---- really built (Docker) -------------------------------------------------------------------------
 
-_IMAGE_ID = re.compile(r"^ ---> ([0-9a-f]{12})$")
-
-
-def _created_images(stream: str) -> Iterator[str]:
-    """The images this build made, newest first: ids after ` ---> ` that are neither the base image (right
-    after a FROM) nor a cached step's."""
-    reused = False
-    made: list[str] = []
-    for line in stream.splitlines():
-        if (line.startswith("Step ") and " : FROM " in line.upper()) or line == " ---> Using cache":
-            reused = True
-        elif (hit := _IMAGE_ID.match(line)) is not None:
-            if not reused:
-                made.append(hit.group(1))
-            reused = False
-    return reversed(made)
-
 
 def _build(
     client: Any, context: Path, dockerfile: str = "Dockerfile", **options: Any
@@ -810,7 +793,7 @@ def _build(
     except docker.errors.APIError as exc:  # a Dockerfile the daemon refuses before building
         error = str(exc.explanation)
     finally:
-        for image in _created_images("".join(stream)):
+        for image in reversed(created_images("".join(stream))):  # newest first
             # an image another build now uses as cache stays, and one gone already is fine
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(image, force=True)

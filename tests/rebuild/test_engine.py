@@ -148,7 +148,7 @@ def test_step_images_are_those_the_build_created() -> None:
         " ---> dddddddddddd\n"
         "Step 4/4 : CMD x\n ---> Running in eeeeeeeeeeee\n ---> ffffffffffff\n"
     )
-    assert engine._created_images(log) == ("dddddddddddd", "ffffffffffff")
+    assert engine.created_images(log) == ("dddddddddddd", "ffffffffffff")
 
 
 def test_an_unreachable_endpoint_says_what_to_do() -> None:
