@@ -225,7 +225,7 @@ class _EntryBuild:
             except docker.errors.ImageNotFound:
                 if not self.host.pull:
                     return found, reference
-                found.append({"reference": reference, "id": None, "digests": [], "present": False})
+                found.append({"reference": reference, "id": None, "digests": [], "layers": 0, "present": False})
                 continue
             except docker.errors.APIError:  # an invalid reference: the build reports it in its own words
                 continue
@@ -234,6 +234,7 @@ class _EntryBuild:
                     "reference": reference,
                     "id": image.id,
                     "digests": list(image.attrs.get("RepoDigests") or []),
+                    "layers": len((image.attrs.get("RootFS") or {}).get("Layers") or []),
                     "present": True,
                 }
             )
@@ -345,7 +346,7 @@ class _EntryBuild:
             limits=Limits(max_file_bytes=(check.secret_max_file_bytes if check else None) or Limits().max_file_bytes),
             salt=(check.salt if check and check.salt else redact.default_salt()),
         )
-        base_layers = _base_layers(client, view, result.data.get("bases", []))
+        base_layers = _base_layers(view, result.data.get("bases", []))
         local = (self.host.endpoint or os.environ.get("DOCKER_HOST") or "unix://").startswith("unix://")
         scan = scan_image(
             client, image_id, dockerfile=target.dockerfile, base_layers=base_layers, options=options, local_files=local
@@ -479,7 +480,7 @@ def _image_facts(client: docker.DockerClient, image_id: str, tag: str) -> dict[s
     }
 
 
-def _base_layers(client: docker.DockerClient, view: DockerfileView | None, bases: list[dict[str, Any]]) -> int:
+def _base_layers(view: DockerfileView | None, bases: list[dict[str, Any]]) -> int:
     """How many layers of the image come from the final stage's base image (not scanned for secrets:
     they are not the entry's; an earlier stage's files reach the image only through COPY --from)."""
     if view is None or not view.stages:
@@ -492,13 +493,7 @@ def _base_layers(client: docker.DockerClient, view: DockerfileView | None, bases
         seen += 1
     if stage.base.lower() == "scratch":
         return 0
-    for base in bases:
-        if base["id"] and base["reference"] in (stage.base, stage.base_raw):
-            try:
-                return len((client.images.get(base["id"]).attrs.get("RootFS") or {}).get("Layers") or [])
-            except docker.errors.DockerException:
-                return 0
-    return 0
+    return next((int(b["layers"]) for b in bases if b["reference"] in (stage.base, stage.base_raw)), 0)
 
 
 def _classified(built: engine.BuildResult, log: Path) -> Failure:

@@ -141,27 +141,23 @@ def scan_image(
     if own is not None:
         for number, folder in own:
             layers.scan_folder(folder, number)
-        return ImageScan(
-            findings=tuple(found.findings(dockerfile, layers.whiteouts)),
-            layers_scanned=layers.layers_scanned,
-            files_scanned=layers.files_scanned,
-            bytes_scanned=layers.bytes_scanned,
-            gaps=tuple(layers.gaps),
-            read_folders=True,
-        )
-    try:
-        with tempfile.TemporaryDirectory(prefix="repro-audit-image-", dir=spool_dir) as spool:
-            base_only = set(layer_ids[:base_layers]) - set(layer_ids[base_layers:])
-            saved = _spool_save(image.save(chunk_size=_SAVE_CHUNK), Path(spool), base_only)
-            layers.scan_saved(saved, base_layers, len(layer_ids))
-    except (docker.errors.DockerException, *_DAMAGED) as exc:
-        layers.gaps.append(f"the image could not be read from the engine ({describe(exc)}): its files were not scanned")
+    else:
+        try:
+            with tempfile.TemporaryDirectory(prefix="repro-audit-image-", dir=spool_dir) as spool:
+                base_only = set(layer_ids[:base_layers]) - set(layer_ids[base_layers:])
+                saved = _spool_save(image.save(chunk_size=_SAVE_CHUNK), Path(spool), base_only)
+                layers.scan_saved(saved, base_layers, len(layer_ids))
+        except (docker.errors.DockerException, *_DAMAGED) as exc:
+            layers.gaps.append(
+                f"the image could not be read from the engine ({describe(exc)}): its files were not scanned"
+            )
     return ImageScan(
         findings=tuple(found.findings(dockerfile, layers.whiteouts)),
         layers_scanned=layers.layers_scanned,
         files_scanned=layers.files_scanned,
         bytes_scanned=layers.bytes_scanned,
         gaps=tuple(layers.gaps),
+        read_folders=own is not None,
     )
 
 
