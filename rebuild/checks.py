@@ -17,7 +17,7 @@ import docker.types
 import requests
 
 from rebuild import engine
-from rebuild.hosts import HostProfile
+from rebuild.hosts import HostProfile, format_duration
 
 MIN_FREE_BYTES = 10 * 1024**3  # less than this for images and build cache makes a host unusable
 GPU_MEMORY_MIB = {"A100-40GB": 40_000, "RTX4090-24GB": 23_000}  # what nvidia-smi shows, a little rounded down
@@ -56,6 +56,15 @@ class HostCheck:
             "cpus": profile.cpus,
             "pull": profile.pull,
             "network": profile.network,
+            "limits": ", ".join(
+                f"{name} {format_duration(seconds)}"
+                for name, seconds in (
+                    ("build", profile.timeouts.build),
+                    ("train", profile.timeouts.train),
+                    ("eval", profile.timeouts.eval_open),
+                    ("closed eval", profile.timeouts.eval_closed),
+                )
+            ),
             "timeouts": {
                 "build": profile.timeouts.build,
                 "train": profile.timeouts.train,

@@ -25,7 +25,7 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
             _text(row["engine"] or "-"),
             _text(_gpus(row)),
             _size(row["free_bytes"]),
-            _limits(row["timeouts"]),
+            _text(row["limits"]),
             status,
         )
     console.print(table)
@@ -53,16 +53,3 @@ def _size(value: int | None) -> str:
     if value is None:
         return "unknown"
     return f"{value / 1024**3:.1f} GiB"
-
-
-def _limits(timeouts: dict[str, float]) -> str:
-    def short(seconds: float) -> str:
-        for unit, size in (("h", 3600), ("m", 60)):
-            if seconds >= size and seconds % size == 0:
-                return f"{int(seconds // size)}{unit}"
-        return f"{seconds:g}s"
-
-    return (
-        f"build {short(timeouts['build'])}, train {short(timeouts['train'])}, "
-        f"eval {short(timeouts['eval_open'])}/{short(timeouts['eval_closed'])}"
-    )
