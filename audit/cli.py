@@ -571,6 +571,8 @@ class _EngineHousekeeping:
         report = clean_run(context.run_dir, context.run_id, self.endpoints, since=_created(state), images=False)
         if report.containers:
             progress.note(f"removed {len(report.containers)} container(s) an earlier attempt of this run left")
+        for problem in report.problems:  # said once, before hundreds of entries each skip their build
+            progress.note(f"{problem}; builds on that host will be skipped")
 
 
 def _clean_after_interrupt(out: Path, console: Console) -> None:

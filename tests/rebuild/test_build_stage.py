@@ -227,11 +227,15 @@ def test_rebuild_twice_tells_a_build_that_writes_the_date(tmp_path: Path, docker
         main(["clean", str(out)])
 
 
-def test_an_unreachable_engine_skips_the_build_with_its_reason(tmp_path: Path) -> None:
+def test_an_unreachable_engine_skips_the_build_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source, out = _source(tmp_path, ["clean-busybox"]), tmp_path / "run"
     hosts = tmp_path / "hosts.toml"
     hosts.write_text('[hosts.gone]\nendpoint = "tcp://127.0.0.1:9"\n', encoding="utf-8")
     assert main(["run", str(source), "--out", str(out), "--plain", "--hosts", str(hosts)]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "no Docker Engine answers at tcp://127.0.0.1:9" in said and "builds on that host will be skipped" in said
     stage = next(s for s in _report(out, "clean-busybox")["stages"] if s["stage"] == "build")
     assert stage["status"] == "skipped"
     assert "tcp://127.0.0.1:9" in stage["reason"] and "docker-engine.sh" in stage["reason"]
