@@ -1955,22 +1955,39 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--generate-only", type=Path, metavar="DIR", help="only write the archive into DIR (absent or empty) and exit"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--entries", type=benchlib.positive, default=100, help="submissions (default 100)")
-    parser.add_argument("--files", type=benchlib.positive, default=5000, help="files in all (default 5000)")
-    parser.add_argument(
-        "--dockerfiles",
-        type=benchlib.positive,
-        help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry: 250)",
-    )
-    parser.add_argument(
-        "--big-binaries", type=benchlib.non_negative, default=3, help="large *.safetensors/*.bin files (default 3)"
-    )
-    parser.add_argument("--big-binary-mb", type=benchlib.positive, default=50, help="size of each, MiB (default 50)")
-    parser.add_argument("--seed", type=int, default=2023, help="generator seed (default 2023)")
+    add_shape_arguments(parser, entries=100, files=5000, big_binaries=3, big_binary_mb=50)
     parser.add_argument("--repeat", type=benchlib.positive, default=3, help="runs per tool (default 3)")
     parser.add_argument("--only", choices=TOOLS, help="time a single tool (no ratio)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
+    return settle_dockerfiles(parser, parser.parse_args(argv))
+
+
+def add_shape_arguments(
+    parser: argparse.ArgumentParser, *, entries: int, files: int, big_binaries: int, big_binary_mb: int
+) -> None:
+    """The options that shape a synthetic archive (`Shape`), with this script's or a sibling's defaults."""
+    parser.add_argument("--entries", type=benchlib.positive, default=entries, help=f"submissions (default {entries})")
+    parser.add_argument("--files", type=benchlib.positive, default=files, help=f"files in all (default {files})")
+    parser.add_argument(
+        "--dockerfiles", type=benchlib.positive, help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry)"
+    )
+    parser.add_argument(
+        "--big-binaries",
+        type=benchlib.non_negative,
+        default=big_binaries,
+        help=f"large *.safetensors/*.bin files (default {big_binaries})",
+    )
+    parser.add_argument(
+        "--big-binary-mb",
+        type=benchlib.positive,
+        default=big_binary_mb,
+        help=f"size of each, MiB (default {big_binary_mb})",
+    )
+    parser.add_argument("--seed", type=int, default=2023, help="generator seed (default 2023)")
+
+
+def settle_dockerfiles(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """--dockerfiles defaults to 2.5 per entry and must be 2 or 3 per entry."""
     if args.dockerfiles is None:
         args.dockerfiles = round(2.5 * args.entries)
     if not 2 * args.entries <= args.dockerfiles <= 3 * args.entries:
@@ -1981,7 +1998,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _shape(args: argparse.Namespace) -> Shape:
+def shape_of(args: argparse.Namespace) -> Shape:
     return Shape(args.entries, args.files, args.dockerfiles, args.big_binaries, args.big_binary_mb, args.seed)
 
 
@@ -2027,7 +2044,7 @@ def _prepare_archive(workdir: Path, shape: Shape) -> ArchiveStats:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    shape = _shape(args)
+    shape = shape_of(args)
 
     if args.generate_only is not None:
         try:

@@ -647,32 +647,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only write DIR/plain and DIR/archives (DIR absent or empty) and exit",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--entries", type=benchlib.positive, default=200, help="submissions (default 200)")
-    parser.add_argument("--files", type=benchlib.positive, default=10000, help="files in all (default 10000)")
-    parser.add_argument(
-        "--dockerfiles", type=benchlib.positive, help="Dockerfiles in all, 2 or 3 per entry (default 2.5 per entry)"
-    )
-    parser.add_argument("--big-binaries", type=benchlib.non_negative, default=0, help="large weight files (default 0)")
-    parser.add_argument("--big-binary-mb", type=benchlib.positive, default=5, help="size of each, MiB (default 5)")
+    bc.add_shape_arguments(parser, entries=200, files=10000, big_binaries=0, big_binary_mb=5)
     parser.add_argument("--tar-share", type=_share, default=0.25, help="share of .tar.gz archives (default 0.25)")
-    parser.add_argument("--seed", type=int, default=2023, help="generator seed (default 2023)")
     parser.add_argument("--repeat", type=benchlib.positive, default=3, help="runs per command (default 3)")
     parser.add_argument("--jobs", type=benchlib.positive, default=2, help="--jobs given to both commands (default 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    if args.dockerfiles is None:
-        args.dockerfiles = round(2.5 * args.entries)
-    if not 2 * args.entries <= args.dockerfiles <= 3 * args.entries:
-        parser.error(
-            f"--dockerfiles must be between {2 * args.entries} and {3 * args.entries} "
-            f"for {args.entries} entries (2 or 3 each)"
-        )
-    return args
+    return bc.settle_dockerfiles(parser, parser.parse_args(argv))
 
 
 def _layout(args: argparse.Namespace) -> Layout:
-    shape = bc.Shape(args.entries, args.files, args.dockerfiles, args.big_binaries, args.big_binary_mb, args.seed)
-    return Layout(shape, args.tar_share)
+    return Layout(bc.shape_of(args), args.tar_share)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
