@@ -48,7 +48,8 @@ from reports import hosts_table, json_v1, run_report, scrub_report, terminal
 from reports.guard import guard
 from reports.progress import LiveProgress, PlainProgress
 
-STAGE_NAMES = [*(stage.name for stage in STAGES), "build"]
+STAGE_NAMES = [*(stage.name for stage in STAGES), "build", "train"]
+ENGINE_STAGES = ("build", "train")  # the stages that need a Docker Engine
 """Every stage `repro-audit run` knows, in pipeline order (`build` comes from `rebuild/`)."""
 EXIT_OK = 0
 """Nothing at or above --fail-on."""
@@ -277,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--build-arg", action="append", default=[], metavar="KEY=VALUE", help="a build argument for every target"
     )
+    rebuild.add_argument(
+        "--overrides",
+        type=Path,
+        metavar="FILE",
+        help="the organizers' per-entry settings (TOML: output and weights paths, evaluation set, limits); "
+        "default: overrides.toml at the root of a folder archive, if there is one",
+    )
 
     report = commands.add_parser(
         "report",
@@ -306,6 +314,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clean.add_argument("out", type=Path, metavar="DIR", help="a folder written by `repro-audit run`")
     clean.add_argument("--keep-images", action="store_true", help="remove containers and networks only")
+
+    probe = commands.add_parser(
+        "probe",
+        help="check a running inference server against the competition's API (/process, /tokenize, /decode)",
+        description=(
+            "Send HELM's requests to the inference server at URL (such as http://127.0.0.1:8080) and check its "
+            "answers: shapes and JSON types, echo_prompt, max_new_tokens, determinism at temperature 0, "
+            "tokenize/decode round trip, a 2048-token prompt, 4xx for malformed requests. Exit codes: 0 every "
+            "check passed, 1 the server breaks the contract (or a check could not run), 2 no HTTP answer at "
+            "all, or a usage error."
+        ),
+    )
+    probe.add_argument("url", metavar="URL", help="the server's base URL: http://HOST:PORT")
+    probe.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per request (default: 60)")
+    probe.add_argument("--format", choices=FORMATS, default="terminal", help="output format")
+    probe.add_argument(
+        "--output", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)"
+    )
 
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
@@ -430,6 +456,8 @@ def _run(argv: list[str]) -> int:
         return _hosts(args)
     if args.command == "clean":
         return _clean(args.out, keep_images=args.keep_images)
+    if args.command == "probe":
+        return _probe(args)
     if args.command != "check":
         parser.print_help()
         return EXIT_ERROR
@@ -507,7 +535,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         markup=False,
     )
     if result.interrupted:
-        if any(stage.name == "build" for stage in selected):
+        if any(stage.name in ENGINE_STAGES for stage in selected):
             _clean_after_interrupt(args.out, console)
         console.print("repro-audit: interrupted; run the same command again to resume", markup=False)
         return EXIT_INTERRUPTED
@@ -517,19 +545,28 @@ def _run_batch(args: argparse.Namespace) -> int:
 def _stages(args: argparse.Namespace) -> tuple[tuple[Stage, ...], tuple[BeforeHook, ...]]:
     """The stage objects of `--stages` (with ingest and every prerequisite), and what runs before them."""
     wanted = set(args.stages or STAGE_NAMES) | {"ingest"}
+    if "train" in wanted:
+        wanted.add("build")  # training runs the image the build made
     if "build" in wanted:
         wanted.add("static")  # the build links its failures to the static findings that predicted them
     stages: list[Stage] = [stage for stage in STAGES if stage.name in wanted]
     before: list[BeforeHook] = []
-    if "build" in wanted:
+    if wanted & set(ENGINE_STAGES):
         from rebuild.build import BuildOptions, BuildStage
+        from rebuild.train import TrainOptions, TrainStage
 
-        hosts = _host_profiles(args)
+        hosts = tuple(_host_profiles(args))
+        overrides = _overrides(args)
         build_args = dict(_key_value(item) for item in args.build_arg)
-        options = BuildOptions(
-            hosts=tuple(hosts), no_cache=args.no_cache, rebuild_twice=args.rebuild_twice, build_args=build_args
+        stages.append(
+            BuildStage(
+                BuildOptions(
+                    hosts=hosts, no_cache=args.no_cache, rebuild_twice=args.rebuild_twice, build_args=build_args
+                )
+            )
         )
-        stages.append(BuildStage(options))
+        if "train" in wanted:
+            stages.append(TrainStage(TrainOptions(hosts=hosts, overrides=overrides)))
         before.append(_EngineHousekeeping(tuple(h.endpoint for h in hosts)))
     return tuple(stages), tuple(before)
 
@@ -547,6 +584,22 @@ def _host_profiles(args: argparse.Namespace) -> list[Any]:
         train=getattr(args, "train_timeout", None),
         evaluation=getattr(args, "eval_timeout", None),
     )
+
+
+def _overrides(args: argparse.Namespace) -> Any:
+    """The overrides file given, else `overrides.toml` at the root of a folder source, else none."""
+    from rebuild.overrides import FILE_NAME, Overrides, OverridesError, load_overrides
+
+    path = getattr(args, "overrides", None)
+    if path is None:
+        found = Path(args.source) / FILE_NAME
+        if not found.is_file():
+            return Overrides()
+        path = found
+    try:
+        return load_overrides(path)
+    except OverridesError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -633,6 +686,43 @@ def _hosts(args: argparse.Namespace) -> int:
     else:
         hosts_table.render(rows, Console(highlight=False))
     return EXIT_OK if all(check.usable for check in checks) else EXIT_FINDINGS
+
+
+def _probe(args: argparse.Namespace) -> int:
+    """`repro-audit probe URL`: 0 the contract is kept, 1 it is not, 2 the server gave no HTTP answer."""
+    import math
+
+    from rebuild.probe import ProbeUrlError, probe
+    from reports import probe_report
+
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout {args.timeout}: give a positive number of seconds")
+    if args.output is not None:
+        _parent(args.output)  # a folder that does not exist is said before the probe, not after
+    try:
+        report = probe(args.url, timeout=args.timeout)
+    except ProbeUrlError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "json":
+        text = probe_report.render_json(report)
+    else:
+        # soft_wrap: rich must not break a line inside a token, or the guard below could not recognise it
+        console = (
+            Console(highlight=False, soft_wrap=True)
+            if args.output is None
+            else Console(no_color=True, width=120, highlight=False, soft_wrap=True)
+        )
+        with console.capture() as captured:
+            probe_report.render(report, console)
+        text = captured.get()
+    if args.output is None:
+        sys.stdout.write(guard(text))
+        sys.stdout.flush()
+    else:
+        _write_atomically(args.output, guard(text))
+    if not report.reachable:
+        return EXIT_ERROR
+    return EXIT_OK if report.passed else EXIT_FINDINGS
 
 
 def _write_run_reports(state: State, out: Path) -> None:

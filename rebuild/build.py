@@ -21,12 +21,10 @@ reason) when the entry has no Dockerfile or no engine answers.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +42,7 @@ from audit.views.dockerfile import DockerfileView, parse_dockerfile, substitute
 from rebuild import engine, issues
 from rebuild.classify import Failure, FailureClass, classify
 from rebuild.hosts import LOCAL, HostProfile, host_for
+from rebuild.slots import host_slot
 
 _TAG_SAFE = re.compile(r"[^a-z0-9_.-]+")
 _STEP = re.compile(r"^Step (\d+)/(\d+) :")
@@ -88,7 +87,7 @@ class BuildStage:
         build_args = {**_configured_build_args(root, context), **self.options.build_args}
         builder = _EntryBuild(entry, root, context, host, self.options, static_findings, build_args)
         try:
-            with _slot(context.run_dir, host) as waited:
+            with host_slot(context.run_dir, host, "build", host.builds) as waited:
                 client = engine.connect(host.endpoint)
                 try:
                     results = [builder.target(client, target) for target in targets]
@@ -634,26 +633,3 @@ def _reason(results: list[_TargetResult], findings: list[Any], fail_on: Severity
     if blocking:
         parts.append(f"{len(blocking)} finding(s) in the images at or above {fail_on.label}")
     return "; ".join(parts) or None
-
-
-@contextlib.contextmanager
-def _slot(run_dir: Path, host: HostProfile) -> Iterator[float]:
-    """One of the host's `builds` slots, held across processes by a lock file; yields the seconds waited."""
-    folder = run_dir / "workspace" / "slots"
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    while True:
-        for index in range(host.builds):
-            handle = (folder / f"{host.name}-{index}.lock").open("a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield time.monotonic() - started
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
-            return
-        time.sleep(0.2)

@@ -4,10 +4,12 @@ sandbox every container starts in. Nothing else in the project calls `docker.Doc
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
+import requests
 
 from audit.process import die_with_parent
 from audit.secrets.guard import guard
@@ -307,3 +311,153 @@ def _build_child(endpoint: str | None, spec: BuildSpec, result: Connection, pare
         result.send({"image_id": image_id if error is None else None, "error": error, "failed_in": failed_in})
     finally:
         result.close()
+
+
+# ---- containers that run the entries' images -----------------------------------------------------------
+#
+# Training and inference containers are the entrant's code running on our hosts: they start in the
+# sandbox, carry the run's labels (so `clean` finds them after a crash), write their output to a log
+# through the secret guard as it comes, and are removed when their stage is done with them. A deadline
+# is ours to keep: the container is killed when it passes, whatever it is doing.
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    labels: dict[str, str]
+    log: Path | None = None  # where run_job appends the container's stdout and stderr as they come
+    memory: int | None = None  # bytes, swap included
+    nano_cpus: int | None = None
+    gpus: tuple[str, ...] = ()  # device ids asked for with a device request (the `--gpus device=...` of the CLI)
+    mounts: tuple[tuple[str, str, bool], ...] = ()  # (host folder, container path, read_only)
+    environment: dict[str, str] = field(default_factory=dict)
+    network: str | None = None  # a network name, "none", or None for the engine's default bridge
+    command: tuple[str, ...] | None = None  # None: the image's own CMD
+    pids: int = 4096
+
+
+@dataclass(frozen=True)
+class JobResult:
+    outcome: str  # exited | timeout | not-started
+    exit_code: int | None
+    oom_killed: bool  # the kernel killed it for the container's memory limit
+    seconds: float
+    error: str | None  # why it could not start, or what stopped it
+
+
+def gpu_request(gpus: tuple[str, ...]) -> list[docker.types.DeviceRequest]:
+    """The device request of `docker run --gpus device=0,1`: the NVIDIA runtime hands those GPUs in."""
+    if not gpus:
+        return []
+    return [docker.types.DeviceRequest(driver="nvidia", device_ids=list(gpus), capabilities=[["gpu"]])]
+
+
+def create_container(client: docker.DockerClient, spec: ContainerSpec) -> str:
+    """Create (not start) a container for `spec` in the sandbox; returns its id."""
+    volumes = {host: {"bind": inside, "mode": "ro" if read_only else "rw"} for host, inside, read_only in spec.mounts}
+    host_config = client.api.create_host_config(
+        binds=volumes or None,
+        device_requests=gpu_request(spec.gpus) or None,
+        network_mode=spec.network,
+        **sandbox(spec.memory, spec.nano_cpus, spec.pids),
+    )
+    created = client.api.create_container(
+        spec.image,
+        command=list(spec.command) if spec.command is not None else None,
+        environment=spec.environment or None,
+        labels=spec.labels,
+        host_config=host_config,
+        detach=True,
+    )
+    return str(created["Id"])
+
+
+class LogFollower:
+    """Copies a container's output to its log file from a thread of its own, line by line through the
+    secret guard (a token cut in two by the engine's chunks must still be seen whole)."""
+
+    def __init__(self, endpoint: str | None, container: str, log: Path) -> None:
+        self._endpoint, self._container, self._log = endpoint, container, log
+        self._thread = threading.Thread(target=self._follow, name=f"log-{container[:12]}", daemon=True)
+
+    def start(self) -> LogFollower:
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._thread.join(timeout)
+
+    def _follow(self) -> None:
+        with contextlib.suppress(EngineUnavailable, docker.errors.DockerException, OSError, ValueError):
+            client = connect(self._endpoint)
+            try:
+                stream = client.api.logs(self._container, stream=True, follow=True, stdout=True, stderr=True)
+                pending = b""
+                with self._log.open("a", encoding="utf-8", errors="replace") as out:
+                    for chunk in stream:
+                        pending += chunk
+                        *lines, pending = pending.split(b"\n")
+                        for line in lines:
+                            out.write(guard(line.decode("utf-8", errors="replace")) + "\n")
+                        if len(pending) > 64 * 1024:  # a line that never ends is written in pieces
+                            out.write(guard(pending.decode("utf-8", errors="replace")) + "\n")
+                            pending = b""
+                        out.flush()
+                    if pending:
+                        out.write(guard(pending.decode("utf-8", errors="replace")) + "\n")
+            finally:
+                client.close()
+
+
+def run_job(endpoint: str | None, spec: ContainerSpec, deadline: float, *, poll: float = 0.5) -> JobResult:
+    """Run `spec` to its end or to `deadline` seconds, whichever comes first, and remove the container.
+    At the deadline the container is killed: nothing of it is left running. Never raises for what the
+    entry does; an engine that fails is raised as `docker.errors.DockerException` or `EngineUnavailable`."""
+    if spec.log is None:
+        raise ValueError("run_job needs a log file")
+    log_file = spec.log
+    client = connect(endpoint)
+    started = time.monotonic()
+    container: str | None = None
+    try:
+        try:
+            container = create_container(client, spec)
+            client.api.start(container)
+        except docker.errors.APIError as exc:  # a missing image, a device request no runtime serves...
+            return JobResult("not-started", None, False, time.monotonic() - started, describe(exc))
+        follower = LogFollower(endpoint, container, log_file).start()
+        state = _state(client, container)
+        while state.get("Running") and time.monotonic() - started < deadline:
+            time.sleep(poll)
+            state = _state(client, container)
+        timed_out = bool(state.get("Running"))
+        if timed_out:
+            with contextlib.suppress(docker.errors.APIError):
+                client.api.kill(container)
+            state = _wait_stopped(client, container)
+        seconds = time.monotonic() - started
+        follower.join()
+        if timed_out:
+            with log_file.open("a", encoding="utf-8") as log:
+                log.write(f"repro-audit: stopped at its deadline ({deadline:g} s)\n")
+            return JobResult("timeout", None, False, seconds, f"still running at its limit of {deadline:g} s")
+        return JobResult("exited", int(state.get("ExitCode", -1)), bool(state.get("OOMKilled")), seconds, None)
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                client.api.remove_container(container, force=True, v=True)
+        client.close()
+
+
+def _state(client: docker.DockerClient, container: str) -> dict[str, Any]:
+    return dict(client.api.inspect_container(container).get("State") or {})
+
+
+def _wait_stopped(client: docker.DockerClient, container: str, wait: float = SETTLE_SECONDS) -> dict[str, Any]:
+    until = time.monotonic() + wait
+    state = _state(client, container)
+    while state.get("Running") and time.monotonic() < until:
+        time.sleep(0.1)
+        state = _state(client, container)
+    return state

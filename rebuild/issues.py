@@ -167,3 +167,179 @@ PREDICTED_BY: dict[str, tuple[str, ...]] = {
     "engine-error": (),
 }
 """The static rules whose findings, on the same target, foretell a failure of each class."""
+
+
+# ---- training ------------------------------------------------------------------------------------------
+#
+# How the `train` stage (rebuild/train.py) saw the entry's training end, when it did not simply finish.
+
+TRAIN_FAMILY = "train"
+
+TRAIN_TIMEOUT = StageIssue(
+    "RA031",
+    "train-timeout",
+    Severity.HIGH,
+    "Training did not finish within the track's time limit and was stopped.",
+    "The competition gave every entry 24 hours on one GPU of its track. A training run still going at the "
+    "limit produces no model the rules accept: too many steps or epochs for the track's GPU, a dataset "
+    "larger than intended, or a loop that never ends (waiting on a download that cannot happen).",
+    "Cap training by steps or time (e.g. `max_steps`, or stop at 23 h) and save the weights as it goes.",
+    family=TRAIN_FAMILY,
+)
+TRAIN_OOM_KILLED = StageIssue(
+    "RA032",
+    "train-oom-killed",
+    Severity.HIGH,
+    "The kernel killed training for using more host memory than the container's limit.",
+    "The container's memory (RAM, swap included) ran out: the kernel's OOM killer ended the process "
+    "(`OOMKilled` in the container's state, exit code 137). Loading a full-precision model or a whole "
+    "dataset into RAM at once is the usual cause.",
+    "Load weights in half precision or sharded (`low_cpu_mem_usage=True`), and stream the dataset.",
+    family=TRAIN_FAMILY,
+)
+TRAIN_CUDA_OOM = StageIssue(
+    "RA033",
+    "train-cuda-oom",
+    Severity.HIGH,
+    "Training ran out of GPU memory (CUDA out of memory).",
+    "The model, its optimizer state and the activations of a batch did not fit in the track's GPU (40 GB "
+    "on the A100 track, 24 GB on the RTX 4090 track). An entry tuned on a larger GPU fails here.",
+    "Lower the batch size or sequence length, use gradient checkpointing, LoRA / 4-bit loading, or a "
+    "smaller base model.",
+    family=TRAIN_FAMILY,
+)
+TRAIN_FAILED = StageIssue(
+    "RA034",
+    "train-failed",
+    Severity.HIGH,
+    "Training exited with an error (or its container could not start).",
+    "The training process ended with a non-zero exit code for a reason other than memory: a crash, a "
+    "missing file or model, a download that needs a network or a token the rerun does not have.",
+    "Read the last lines of train.log, quoted with the finding, and run the training image locally.",
+    family=TRAIN_FAMILY,
+)
+TRAIN_NO_OUTPUT = StageIssue(
+    "RA035",
+    "train-no-output",
+    Severity.MEDIUM,
+    "Training finished but wrote nothing to its output folder.",
+    "The weights must land in the folder mounted at the entry's output path (`/output` unless the "
+    "organizers' overrides say otherwise), or the inference image cannot use what was trained.",
+    "Save the trained weights (or adapter) under the output folder, e.g. `model.save_pretrained('/output')`.",
+    family=TRAIN_FAMILY,
+)
+
+TRAIN_ISSUES: tuple[StageIssue, ...] = (TRAIN_TIMEOUT, TRAIN_OOM_KILLED, TRAIN_CUDA_OOM, TRAIN_FAILED, TRAIN_NO_OUTPUT)
+
+# ---- the inference server's API contract -------------------------------------------------------------
+#
+# What `repro-audit probe` (rebuild/probe.py) reports about a running inference server: one issue per kind
+# of contract violation, as HELM's HTTP client would meet it. Kept apart from the build's issues above.
+
+API_FAMILY = "api"
+
+API_UNREACHABLE = StageIssue(
+    "RA040",
+    "api-unreachable",
+    Severity.HIGH,
+    "The inference server gave no HTTP answer at all (connection refused, reset or timed out).",
+    "HELM talks to the submission over HTTP (container port 80): `POST /process`, `/tokenize` and `/decode`. "
+    "A server that refuses the connection or never answers cannot be evaluated; usually it crashed while "
+    "loading the model, listens on another port or only on 127.0.0.1 inside the container, or needs longer "
+    "to start than it was given.",
+    "Serve on 0.0.0.0 port 80 (`uvicorn main:app --host 0.0.0.0 --port 80`) and check the container's log.",
+    family=API_FAMILY,
+)
+API_RESPONSE_SHAPE = StageIssue(
+    "RA041",
+    "api-response-shape",
+    Severity.HIGH,
+    "An endpoint did not answer a valid HELM request with 200 and the contract's fields and JSON types.",
+    "HELM reads `text`, `tokens[].text`, `tokens[].logprob`, `tokens[].top_logprob`, `logprob` and "
+    "`request_time` from `/process`, `tokens` (integers) and `request_time` from `/tokenize`, `text` and "
+    "`request_time` from `/decode`. A missing field, a number sent as a string, an error status, or a "
+    "request refused because of the fields HELM adds (`num_return_sequences`, `top_p`, `top_k_per_token`, "
+    "`stop_sequences`) fails every request of the evaluation.",
+    "Answer with the competition's response models, and accept (ignore) request fields you do not use.",
+    family=API_FAMILY,
+)
+API_ECHO_PROMPT = StageIssue(
+    "RA042",
+    "api-echo-prompt",
+    Severity.MEDIUM,
+    "`echo_prompt` is not honoured: the prompt is missing when asked for, or echoed when not.",
+    "With `echo_prompt: true` HELM expects the answer's text to start with the prompt, and scores the "
+    "prompt's tokens; with `false` it expects the generated text only. A server that ignores the flag "
+    "gets wrong scores on every scenario that uses one of the two forms.",
+    "Prepend the prompt to the text (and its tokens) only when `echo_prompt` is true.",
+    family=API_FAMILY,
+)
+API_MAX_NEW_TOKENS = StageIssue(
+    "RA043",
+    "api-max-new-tokens",
+    Severity.MEDIUM,
+    "`max_new_tokens` is not respected: the answer has more generated tokens than were asked for.",
+    "HELM sets `max_new_tokens` per scenario (a few tokens for multiple choice). Generating more changes "
+    "the answers HELM scores and spends the evaluation's time limit on text nobody reads.",
+    "Pass `max_new_tokens` to the model's generate call and return only the tokens it produced.",
+    family=API_FAMILY,
+)
+API_NONDETERMINISTIC = StageIssue(
+    "RA044",
+    "api-nondeterministic",
+    Severity.HIGH,
+    "Two identical requests at temperature 1e-7 (HELM's temperature 0) with the same seed gave different text.",
+    "HELM sends temperature 0 as 1e-7 and expects greedy, repeatable answers; an evaluation run twice must "
+    "give the same score. Sampling at that temperature without a fixed seed, or nondeterministic kernels, "
+    "make the submission's score a draw.",
+    "Decode greedily when the temperature is below a small threshold (or seed every request), and disable "
+    "nondeterministic kernels.",
+    family=API_FAMILY,
+)
+API_TOKENIZE_ROUNDTRIP = StageIssue(
+    "RA045",
+    "api-tokenize-roundtrip",
+    Severity.MEDIUM,
+    "`/decode` of the tokens `/tokenize` gave does not give the original text back.",
+    "HELM truncates prompts that do not fit the context window by tokenizing, cutting and decoding them. "
+    "A decode that adds special tokens (`<s>`), changes spacing or case, or uses another tokenizer than "
+    "`/tokenize` feeds the model different prompts from the ones HELM meant.",
+    "Use one tokenizer for both endpoints and decode with `skip_special_tokens=True`.",
+    family=API_FAMILY,
+)
+API_CONTEXT_WINDOW = StageIssue(
+    "RA046",
+    "api-context-window",
+    Severity.HIGH,
+    "A prompt filling the 2048-token context window (by the server's own `/tokenize`) was not answered.",
+    "The competition's context window is 2048 tokens, and HELM fills it for few-shot scenarios. A server "
+    "that refuses or fails on long prompts (a smaller `max_length`, a model loaded with a shorter context, "
+    "running out of memory) loses those scenarios.",
+    "Accept prompts of up to 2048 tokens minus `max_new_tokens`, and test the server with one.",
+    family=API_FAMILY,
+)
+API_MALFORMED_REQUEST = StageIssue(
+    "RA047",
+    "api-malformed-request",
+    Severity.LOW,
+    "A malformed request (not JSON, no `prompt`, a `prompt` that is not a string) did not get a 4xx answer.",
+    "A malformed request should be refused with a client error (400 or 422) that says what is wrong. A "
+    "server error (5xx), a dropped connection or a 200 means the handler does not validate its input: the "
+    "same code may crash or hang on an unusual request during the evaluation.",
+    "Declare the request body as a pydantic model (FastAPI answers 422 for what does not fit it).",
+    family=API_FAMILY,
+)
+
+API_ISSUES: tuple[StageIssue, ...] = (
+    API_UNREACHABLE,
+    API_RESPONSE_SHAPE,
+    API_ECHO_PROMPT,
+    API_MAX_NEW_TOKENS,
+    API_NONDETERMINISTIC,
+    API_TOKENIZE_ROUNDTRIP,
+    API_CONTEXT_WINDOW,
+    API_MALFORMED_REQUEST,
+)
+
+ISSUES = (*ISSUES, *API_ISSUES)  # `repro-audit rules` lists ISSUES: the API issues come after the build's
+ISSUES = (*ISSUES, *TRAIN_ISSUES)

@@ -53,6 +53,7 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
     static = next((s for s in stages if s.stage == "static"), None)
     static_data = static.data if static is not None else {}
     build = next((s for s in stages if s.stage == "build"), None)
+    train = next((s for s in stages if s.stage == "train"), None)
     document = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
@@ -69,6 +70,7 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
         "findings": findings,
         "secrets": static_data.get("secrets", []),
         "build": _build(build),
+        "train": _train(train, state.artifacts(entry.name).get("train/train.log")),
     }
     return EntryDocument(entry.name, document)
 
@@ -85,6 +87,15 @@ def _build(row: StageRow | None) -> dict[str, Any] | None:
         "limit_seconds": data.get("limit_seconds"),
         "targets": data["targets"],
     }
+
+
+def _train(row: StageRow | None, log: str | None) -> dict[str, Any] | None:
+    """The training run as the report shows it: how it ended, against which limit, on which host."""
+    if row is None or "end" not in row.data:
+        return None
+    keys = ("host", "track", "entry_track", "dockerfile", "end", "summary", "exit_code", "oom_killed", "seconds",
+            "limit_seconds", "memory_limit", "output_mount", "output", "gpu", "note", "log_tail")  # fmt: skip
+    return {key: row.data.get(key) for key in keys} | {"log": log}
 
 
 def _stage(row: StageRow) -> dict[str, Any]:
@@ -131,6 +142,7 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
     for entry in entries:
         for target in (entry.get("build") or {}).get("targets", []):
             builds[target.get("class") or target["status"]] += 1
+    trainings = Counter(entry["train"]["end"] for entry in entries if entry.get("train"))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
@@ -138,6 +150,7 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
         "stages": {stage: dict(sorted(c.items())) for stage, c in per_stage.items()},
         "families": {family: {s: c.get(s, 0) for s in _SEVERITIES} for family, c in sorted(families.items())},
         "builds": dict(sorted(builds.items(), key=lambda item: (-item[1], item[0]))),
+        "trainings": dict(sorted(trainings.items(), key=lambda item: (-item[1], item[0]))),
         "ranking": [
             {
                 "name": e["name"],
@@ -187,6 +200,8 @@ def entry_markdown(doc: dict[str, Any]) -> str:
             )
     if doc.get("build"):
         lines += _build_markdown(doc["build"])
+    if doc.get("train"):
+        lines += _train_markdown(doc["train"])
     for severity in _SEVERITIES:
         found = [f for f in doc["findings"] if f["severity"] == severity and f.get("suppressed") is None]
         if found:
@@ -227,6 +242,33 @@ def _build_markdown(build: dict[str, Any]) -> list[str]:
         lines.append(f"| `{_code(target['dockerfile'])}` | {result} | {seconds} | {facts} |")
     for target in build["targets"]:
         lines += _target_story(target)
+    return lines
+
+
+def _train_markdown(train: dict[str, Any]) -> list[str]:
+    lines = ["", "## Training", ""]
+    lines.append(
+        f"`{_code(str(train['dockerfile']))}` on host `{_code(str(train['host']))}` ({train['track']}): "
+        f"**{train['end']}** after {train['seconds']:.1f} s of {train['limit_seconds']:g} s; {_md(train['summary'])}."
+    )
+    output = train.get("output") or {}
+    lines.append(
+        f"Output `{_code(str(train['output_mount']))}`: {output.get('files', 0)} file(s), "
+        f"{output.get('bytes', 0) / 1024**2:.1f} MiB."
+    )
+    gpu = train.get("gpu") or {}
+    if gpu.get("status") == "sampled":
+        lines.append(
+            f"GPU: peak {gpu['peak_memory_mib']:g} MiB of {gpu['total_memory_mib']:g} MiB, utilisation "
+            f"{gpu['mean_utilization_percent']:g}% on average ({gpu['samples']} samples)."
+        )
+    elif gpu:
+        lines.append(f"GPU sampling skipped: {_md(str(gpu.get('reason')))}.")
+    if train["end"] != "finished" and train.get("log_tail"):
+        tail = [line.replace(FENCE, "'" * 3) for line in train["log_tail"][-10:]]
+        lines += ["", FENCE + "text", *tail, FENCE]
+    if train.get("log"):
+        lines += ["", f"Full log: `{_code(train['log'])}`"]
     return lines
 
 
@@ -298,6 +340,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("builds"):
         lines += ["", "## Builds", "", "| result | targets |", "|---|---|"]
         lines += [f"| {result} | {count} |" for result, count in summary["builds"].items()]
+    if summary.get("trainings"):
+        lines += ["", "## Training", "", "| end | entries |", "|---|---|"]
+        lines += [f"| {end} | {count} |" for end, count in summary["trainings"].items()]
     problems = [p for source in summary["sources"] for p in source["data"].get("problems", [])]
     refused = [r for source in summary["sources"] for r in source["data"].get("refused", [])]
     if problems or refused:
