@@ -48,8 +48,8 @@ from reports import hosts_table, json_v1, run_report, scrub_report, terminal
 from reports.guard import guard
 from reports.progress import LiveProgress, PlainProgress
 
-STAGE_NAMES = [*(stage.name for stage in STAGES), "build", "train"]
-ENGINE_STAGES = ("build", "train")  # the stages that need a Docker Engine
+STAGE_NAMES = [*(stage.name for stage in STAGES), "build", "train", "eval"]
+ENGINE_STAGES = ("build", "train", "eval")  # the stages that need a Docker Engine
 """Every stage `repro-audit run` knows, in pipeline order (`build` comes from `rebuild/`)."""
 EXIT_OK = 0
 """Nothing at or above --fail-on."""
@@ -277,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument(
         "--build-arg", action="append", default=[], metavar="KEY=VALUE", help="a build argument for every target"
+    )
+    rebuild.add_argument(
+        "--helm",
+        metavar="PATH",
+        help="the HELM to evaluate with: its environment's bin folder or helm-run (default: $REPRO_AUDIT_HELM, "
+        "this environment, the one scripts/helm-env.sh made, then PATH)",
     )
     rebuild.add_argument(
         "--overrides",
@@ -545,6 +551,8 @@ def _run_batch(args: argparse.Namespace) -> int:
 def _stages(args: argparse.Namespace) -> tuple[tuple[Stage, ...], tuple[BeforeHook, ...]]:
     """The stage objects of `--stages` (with ingest and every prerequisite), and what runs before them."""
     wanted = set(args.stages or STAGE_NAMES) | {"ingest"}
+    if "eval" in wanted:
+        wanted.add("train")  # the server may serve what training produced (the overrides' `weights`)
     if "train" in wanted:
         wanted.add("build")  # training runs the image the build made
     if "build" in wanted:
@@ -553,6 +561,7 @@ def _stages(args: argparse.Namespace) -> tuple[tuple[Stage, ...], tuple[BeforeHo
     before: list[BeforeHook] = []
     if wanted & set(ENGINE_STAGES):
         from rebuild.build import BuildOptions, BuildStage
+        from rebuild.eval import EvalOptions, EvalStage
         from rebuild.train import TrainOptions, TrainStage
 
         hosts = tuple(_host_profiles(args))
@@ -567,6 +576,8 @@ def _stages(args: argparse.Namespace) -> tuple[tuple[Stage, ...], tuple[BeforeHo
         )
         if "train" in wanted:
             stages.append(TrainStage(TrainOptions(hosts=hosts, overrides=overrides)))
+        if "eval" in wanted:
+            stages.append(EvalStage(EvalOptions(hosts=hosts, overrides=overrides, helm=args.helm)))
         before.append(_EngineHousekeeping(tuple(h.endpoint for h in hosts)))
     return tuple(stages), tuple(before)
 
@@ -828,9 +839,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _rules(rule_id: str | None) -> int:
     console = Console(highlight=False)
-    from rebuild.issues import ISSUES as BUILD_ISSUES
+    from rebuild.issues import ISSUES as REBUILD_ISSUES
 
-    every: list[Rule | StageIssue] = [*INGEST_ISSUES, *BUILD_ISSUES, *REGISTRY]
+    every: list[Rule | StageIssue] = [*INGEST_ISSUES, *REBUILD_ISSUES, *REGISTRY]
     if rule_id is None:
         for rule in every:
             off = "" if rule.enabled_by_default else "  (off by default)"

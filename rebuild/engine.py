@@ -63,6 +63,12 @@ def connect(endpoint: str | None = None, *, timeout: float = 60.0) -> docker.Doc
     return client
 
 
+def is_local(endpoint: str | None) -> bool:
+    """Does the engine run on this machine (so its containers' private addresses are reachable here)?"""
+    where = endpoint if endpoint is not None else os.environ.get("DOCKER_HOST", DEFAULT_ENDPOINT)
+    return where.startswith(("unix://", "/")) or where == ""
+
+
 def run_labels(run_id: str, purpose: str, entry: str | None = None, target: str | None = None) -> dict[str, str]:
     labels = {LABEL_RUN: run_id, LABEL_PURPOSE: purpose}
     if entry is not None:

@@ -127,7 +127,7 @@ NOT_REPRODUCIBLE = StageIssue(
     family=FAMILY,
 )
 
-ISSUES: tuple[StageIssue, ...] = (
+BUILD_ISSUES: tuple[StageIssue, ...] = (
     BASE_IMAGE,
     MISSING_FILE,
     DEPENDENCY,
@@ -230,6 +230,75 @@ TRAIN_NO_OUTPUT = StageIssue(
 )
 
 TRAIN_ISSUES: tuple[StageIssue, ...] = (TRAIN_TIMEOUT, TRAIN_OOM_KILLED, TRAIN_CUDA_OOM, TRAIN_FAILED, TRAIN_NO_OUTPUT)
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------
+#
+# How the `eval` stage (rebuild/eval.py) saw the entry's inference server and HELM's run over it.
+
+EVAL_FAMILY = "eval"
+
+EVAL_UNHEALTHY = StageIssue(
+    "RA050",
+    "eval-server-unhealthy",
+    Severity.HIGH,
+    "The inference server never answered the organizers' health check, so it could not be evaluated.",
+    "Before starting HELM the organizers waited 120 s, then POSTed a prompt to `/process` up to 10 times, "
+    "120 s apart. A server that exits (a crash while loading, a missing file or weights, an import error) "
+    "or answers on another port or only on 127.0.0.1 inside the container never passes it.",
+    "Serve on 0.0.0.0:80 and load the model before accepting requests; read server.log, quoted with the finding.",
+    family=EVAL_FAMILY,
+)
+EVAL_TIMEOUT = StageIssue(
+    "RA051",
+    "eval-timeout",
+    Severity.HIGH,
+    "HELM did not finish within the evaluation limit: the unanswered runs score 0.",
+    "The open set had 300 minutes and the closed set 600 minutes. About 30% of the competition's entries "
+    "could not finish in time: generation too slow for the number of instances (no batching, full-precision "
+    "weights, long outputs that ignore `max_new_tokens`, one request at a time).",
+    "Measure requests/s on the track's GPU; respect max_new_tokens, stop early, quantize, serve concurrently.",
+    family=EVAL_FAMILY,
+)
+EVAL_HELM_FAILED = StageIssue(
+    "RA052",
+    "eval-helm-failed",
+    Severity.HIGH,
+    "HELM's run over the server failed: some runs ended in an error and were not scored.",
+    "helm-run stops a run when the model's answers cannot be used: an HTTP error from the server, an answer "
+    "that lacks a field HELM reads (`text`, `tokens`, `logprob`, `request_time`), or a tokenizer endpoint "
+    "that fails. The API contract findings usually say which.",
+    "Fix the contract violations reported with this entry, then check with `repro-audit probe URL`.",
+    family=EVAL_FAMILY,
+)
+EVAL_SERVER_OOM = StageIssue(
+    "RA053",
+    "eval-server-oom",
+    Severity.HIGH,
+    "The inference server ran out of memory during the evaluation (CUDA out of memory, or the kernel's OOM killer).",
+    "About 10% of the competition's entries ran out of GPU memory during inference: a long prompt (up to "
+    "2048 tokens), several samples at once, or a full-precision model on a 24 GB card.",
+    "Load in half precision or 4/8-bit, bound the batch and the sequence length, and free caches between requests.",
+    family=EVAL_FAMILY,
+)
+EVAL_SCENARIOS_UNAVAILABLE = StageIssue(
+    "RA054",
+    "eval-scenarios-unavailable",
+    Severity.LOW,
+    "Some scenarios of the evaluation set are not in the pinned HELM, so they were not evaluated.",
+    "The closed set's SAMSum, corr2cause and ETHICS scenarios lived in the competition's own HELM fork, not "
+    "in the released crfm-helm. The other scenarios of the set are evaluated; these are left out of the score.",
+    "Evaluate with a HELM that has them (`--helm` pointing at its environment), or accept the partial set.",
+    family=EVAL_FAMILY,
+)
+
+EVAL_ISSUES: tuple[StageIssue, ...] = (
+    EVAL_UNHEALTHY,
+    EVAL_TIMEOUT,
+    EVAL_HELM_FAILED,
+    EVAL_SERVER_OOM,
+    EVAL_SCENARIOS_UNAVAILABLE,
+)
 
 # ---- the inference server's API contract -------------------------------------------------------------
 #
@@ -341,5 +410,7 @@ API_ISSUES: tuple[StageIssue, ...] = (
     API_MALFORMED_REQUEST,
 )
 
-ISSUES = (*ISSUES, *API_ISSUES)  # `repro-audit rules` lists ISSUES: the API issues come after the build's
-ISSUES = (*ISSUES, *TRAIN_ISSUES)
+# `repro-audit rules` lists ISSUES, in id order
+ISSUES: tuple[StageIssue, ...] = tuple(
+    sorted((*BUILD_ISSUES, *TRAIN_ISSUES, *API_ISSUES, *EVAL_ISSUES), key=lambda issue: issue.id)
+)

@@ -54,6 +54,8 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
     static_data = static.data if static is not None else {}
     build = next((s for s in stages if s.stage == "build"), None)
     train = next((s for s in stages if s.stage == "train"), None)
+    evaluation = next((s for s in stages if s.stage == "eval"), None)
+    artifacts = state.artifacts(entry.name)
     document = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
@@ -70,7 +72,8 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
         "findings": findings,
         "secrets": static_data.get("secrets", []),
         "build": _build(build),
-        "train": _train(train, state.artifacts(entry.name).get("train/train.log")),
+        "train": _train(train, artifacts.get("train/train.log")),
+        "eval": _evaluation(evaluation, artifacts),
     }
     return EntryDocument(entry.name, document)
 
@@ -96,6 +99,18 @@ def _train(row: StageRow | None, log: str | None) -> dict[str, Any] | None:
     keys = ("host", "track", "entry_track", "dockerfile", "end", "summary", "exit_code", "oom_killed", "seconds",
             "limit_seconds", "memory_limit", "output_mount", "output", "gpu", "note", "log_tail")  # fmt: skip
     return {key: row.data.get(key) for key in keys} | {"log": log}
+
+
+def _evaluation(row: StageRow | None, artifacts: dict[str, str]) -> dict[str, Any] | None:
+    """The evaluation as the report shows it: health, the API contract, HELM's runs and their metrics,
+    throughput. The metrics are kept whole (per run, as HELM named them) for the scoring."""
+    if row is None or "outcome" not in row.data:
+        return None
+    data = row.data
+    keys = ("host", "track", "entry_track", "dockerfile", "outcome", "conf", "limit_seconds", "weights", "health",
+            "api", "helm", "runs", "throughput", "gpu", "server", "server_log_tail")  # fmt: skip
+    logs = {kind: artifacts.get(f"eval/{kind}") for kind in ("server.log", "helm-run.log", "helm-summarize.log")}
+    return {key: data.get(key) for key in keys} | {"logs": {k: v for k, v in logs.items() if v}}
 
 
 def _stage(row: StageRow) -> dict[str, Any]:
@@ -143,6 +158,7 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
         for target in (entry.get("build") or {}).get("targets", []):
             builds[target.get("class") or target["status"]] += 1
     trainings = Counter(entry["train"]["end"] for entry in entries if entry.get("train"))
+    evaluations = Counter(entry["eval"]["outcome"] for entry in entries if entry.get("eval"))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
@@ -151,6 +167,7 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
         "families": {family: {s: c.get(s, 0) for s in _SEVERITIES} for family, c in sorted(families.items())},
         "builds": dict(sorted(builds.items(), key=lambda item: (-item[1], item[0]))),
         "trainings": dict(sorted(trainings.items(), key=lambda item: (-item[1], item[0]))),
+        "evaluations": dict(sorted(evaluations.items(), key=lambda item: (-item[1], item[0]))),
         "ranking": [
             {
                 "name": e["name"],
@@ -202,6 +219,8 @@ def entry_markdown(doc: dict[str, Any]) -> str:
         lines += _build_markdown(doc["build"])
     if doc.get("train"):
         lines += _train_markdown(doc["train"])
+    if doc.get("eval"):
+        lines += _eval_markdown(doc["eval"])
     for severity in _SEVERITIES:
         found = [f for f in doc["findings"] if f["severity"] == severity and f.get("suppressed") is None]
         if found:
@@ -269,6 +288,55 @@ def _train_markdown(train: dict[str, Any]) -> list[str]:
         lines += ["", FENCE + "text", *tail, FENCE]
     if train.get("log"):
         lines += ["", f"Full log: `{_code(train['log'])}`"]
+    return lines
+
+
+def _eval_markdown(evaluation: dict[str, Any]) -> list[str]:
+    lines = ["", "## Evaluation", ""]
+    conf = evaluation.get("conf") or {}
+    lines.append(
+        f"`{_code(str(evaluation['dockerfile']))}` on host `{_code(str(evaluation['host']))}` "
+        f"({evaluation['track']}), set `{_code(str(conf.get('name')))}`, limit {evaluation['limit_seconds']:g} s: "
+        f"**{evaluation['outcome']}**."
+    )
+    health = evaluation.get("health") or {}
+    if health:
+        state = "healthy" if health.get("healthy") else f"never healthy ({_md(str(health.get('error')))})"
+        lines.append(f"Health: {state} after {health.get('attempts')} attempt(s), {health.get('seconds', 0):.1f} s.")
+    api = evaluation.get("api")
+    if api:
+        failed = [c for c in api.get("checks", []) if c["status"] != "passed"]
+        lines += [
+            "",
+            f"API contract: {len(api.get('checks', [])) - len(failed)} of {len(api.get('checks', []))} checks passed.",
+        ]
+        lines += [f"- {c['status']}: {_md(c['title'])}: {_md(c.get('detail') or '')}" for c in failed]
+    helm = evaluation.get("helm") or {}
+    if helm.get("status") == "skipped":
+        lines += ["", f"HELM not run: {_md(str(helm.get('reason')))}."]
+    elif helm:
+        lines += ["", f"HELM {helm.get('version')}: {helm.get('finished')} of {helm.get('planned')} run(s) finished "
+                      f"in {helm.get('seconds', 0):.1f} s."]  # fmt: skip
+        runs = evaluation.get("runs") or []
+        if runs:
+            lines += ["", "| run | instances | exact match |", "|---|---|---|"]
+            for run in runs:
+                score = run["metrics"].get("exact_match") if run["finished"] else None
+                shown = f"{score:.3f}" if isinstance(score, float) else ("unanswered" if not run["finished"] else "")
+                lines.append(f"| `{_code(run['name'])}` | {run.get('instances') or ''} | {shown} |")
+    speed = evaluation.get("throughput") or {}
+    if speed.get("requests"):
+        lines += ["", f"Throughput: {speed.get('requests_per_second')} requests/s, "
+                      f"{speed.get('generated_tokens_per_second')} generated tokens/s; /process latency p50 "
+                      f"{speed.get('latency_p50_seconds')} s, p95 {speed.get('latency_p95_seconds')} s."]  # fmt: skip
+    gpu = evaluation.get("gpu") or {}
+    if gpu.get("status") == "sampled":
+        lines.append(f"GPU: peak {gpu['peak_memory_mib']:g} MiB of {gpu['total_memory_mib']:g} MiB.")
+    if evaluation["outcome"] != "evaluated" and evaluation.get("server_log_tail"):
+        tail = [line.replace(FENCE, "'" * 3) for line in evaluation["server_log_tail"][-10:]]
+        lines += ["", "Server log, last lines:", "", FENCE + "text", *tail, FENCE]
+    for kind, path in (evaluation.get("logs") or {}).items():
+        lines.append(f"- {kind}: `{_code(path)}`")
     return lines
 
 
@@ -343,6 +411,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("trainings"):
         lines += ["", "## Training", "", "| end | entries |", "|---|---|"]
         lines += [f"| {end} | {count} |" for end, count in summary["trainings"].items()]
+    if summary.get("evaluations"):
+        lines += ["", "## Evaluation", "", "| outcome | entries |", "|---|---|"]
+        lines += [f"| {outcome} | {count} |" for outcome, count in summary["evaluations"].items()]
     problems = [p for source in summary["sources"] for p in source["data"].get("problems", [])]
     refused = [r for source in summary["sources"] for r in source["data"].get("refused", [])]
     if problems or refused:

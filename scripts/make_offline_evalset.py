@@ -248,7 +248,13 @@ def render_jsonl(family: Family) -> str:
     return "".join(json.dumps(row) + "\n" for row in instances(family))
 
 
-def render_conf() -> str:
+SLOW_CONF_NAME = "slow.conf"
+# The slow-server fixture's set: two short runs that finish within its short evaluation limit, then a
+# long one that cannot, so the limit keeps finished runs and leaves the rest unanswered.
+SLOW_CAPS = (2, 2, 25)
+
+
+def render_conf(caps: tuple[int | None, ...] = (None, None, None)) -> str:
     lines = [
         "# HELM run entries (HOCON) for the offline question sets, written by scripts/make_offline_evalset.py.",
         "# Each path is a file name in this folder: the eval stage copies the .jsonl files to where HELM's",
@@ -257,8 +263,8 @@ def render_conf() -> str:
     ]
     lines += [
         f'  {{description: "custom_mcqa:path={family.name}.jsonl,num_train_instances={IN_CONTEXT_EXAMPLES},'
-        f'model=neurips/local", priority: 1}},'
-        for family in FAMILIES
+        f'model=neurips/local{f",max_eval_instances={cap}" if cap else ""}", priority: 1}},'
+        for family, cap in zip(FAMILIES, caps, strict=True)
     ]
     lines.append("]")
     return "\n".join(lines) + "\n"
@@ -292,6 +298,7 @@ def render(root: Path = REPO_ROOT) -> dict[Path, str]:
     """Every file this script owns, relative to the repository root, with its content."""
     files = {EVALSET_DIR / f"{family.name}.jsonl": render_jsonl(family) for family in FAMILIES}
     files[EVALSET_DIR / CONF_NAME] = render_conf()
+    files[EVALSET_DIR / SLOW_CONF_NAME] = render_conf(SLOW_CAPS)
     corpus = render_corpus()
     for folder in corpus_folders(root):
         files[folder / CORPUS_NAME] = corpus

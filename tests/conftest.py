@@ -27,26 +27,44 @@ def _engine_problem() -> str | None:
     return _engine_checked[0]
 
 
+# ---- HELM --------------------------------------------------------------------------------------------
+# Tests marked `helm` run the real evaluator; the same rule: skipped with one line, failed under CI
+# (where .ci/run makes HELM's environment with scripts/helm-env.sh).
+
+_helm_checked: list[str | None] = []
+
+
+def _helm_problem() -> str | None:
+    if not _helm_checked:
+        from rebuild.helm import find_helm
+
+        found = find_helm()
+        _helm_checked.append(found if isinstance(found, str) else None)
+    return _helm_checked[0]
+
+
+_PARTS = (("docker", "Docker", _engine_problem), ("helm", "HELM", _helm_problem))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = [item for item in items if item.get_closest_marker("docker")]
-    if not wanted or _engine_problem() is None:
-        return
-    if os.environ.get("CI") == "true":
-        return  # the tests run and fail: CI must have an engine
-    # Left out rather than marked skipped: `-ra` would print one line per test; this says it once.
-    items[:] = [item for item in items if not item.get_closest_marker("docker")]
-    config.hook.pytest_deselected(items=wanted)
-    _skipped.append(len(wanted))
+    for marker, what, problem in _PARTS:
+        wanted = [item for item in items if item.get_closest_marker(marker)]
+        if not wanted or problem() is None:
+            continue
+        if os.environ.get("CI") == "true":
+            continue  # the tests run and fail: CI must have the part
+        # Left out rather than marked skipped: `-ra` would print one line per test; this says it once.
+        items[:] = [item for item in items if not item.get_closest_marker(marker)]
+        config.hook.pytest_deselected(items=wanted)
+        _skipped.append((len(wanted), what, problem() or ""))
 
 
-_skipped: list[int] = []
+_skipped: list[tuple[int, str, str]] = []
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _skipped:
-        terminalreporter.write_line(
-            f"{_skipped[0]} Docker test(s) skipped: {_engine_problem()}", yellow=True, bold=True
-        )
+    for count, what, problem in _skipped:
+        terminalreporter.write_line(f"{count} {what} test(s) skipped: {problem}", yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")

@@ -31,14 +31,12 @@ no library parses these exports, and GitPython's `clone_from` has no timeout (it
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import glob
 import io
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import unicodedata
@@ -50,6 +48,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import git
 from git.exc import GitCommandNotFound, GitError
 
+from audit.process import kill_group
 from audit.secrets.history import SAFE_GIT_ENV
 
 Track = Literal["A100", "4090"]
@@ -552,25 +551,16 @@ def _git(args: list[str], cwd: Path, env: dict[str, str], deadline: float, timeo
     try:
         out, err = process.communicate(timeout=remaining)
     except subprocess.TimeoutExpired:
-        _kill_group(process)
+        kill_group(process)
         raise _CloneFailed(f"timed out after {timeout:g} s") from None
     except BaseException:
-        _kill_group(process)
+        kill_group(process)
         raise
     if process.returncode != 0:
         # in a submodule, say which repository: the URL that people see is the superproject's
         reason = _git_reason(err.decode("utf-8", "replace") if err else "", which=bool(context))
         raise _CloneFailed(context + reason)
     return out.decode("utf-8", "replace").strip() if out else ""
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()  # not communicate(): a straggler outside the group may hold the pipes open
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
 
 
 _REASONS = (

@@ -123,8 +123,7 @@ def test_a_token_the_training_prints_is_redacted_in_its_log(tmp_path: Path, dock
     token = "hf_" + "".join(secrets.choice(string.ascii_letters) for _ in range(34))
     TRAININGS["leaky"] = f"echo 'logging in with {token}'; echo w > /output/w"
     try:
-        code, out = _run(tmp_path, ["leaky"])
-        assert code == 0
+        _, out = _run(tmp_path, ["leaky"])  # exit code 1: the static audit finds the token in the Dockerfile
     finally:
         del TRAININGS["leaky"]
     log = (out / "entries" / "A100" / "tester" / "leaky" / "train" / "train.log").read_text(encoding="utf-8")
