@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hosts.add_argument("--hosts", type=Path, metavar="FILE", help="host profiles (TOML)")
     hosts.add_argument("--format", choices=("terminal", "json"), default="terminal", help="output format")
+    hosts.add_argument("--helm", metavar="PATH", help="the HELM the eval stage would use (see `run --helm`)")
 
     clean = commands.add_parser(
         "clean",
@@ -688,14 +689,15 @@ def _clean(out: Path, *, keep_images: bool) -> int:
 
 
 def _hosts(args: argparse.Namespace) -> int:
-    from rebuild.checks import check_host
+    from rebuild.checks import check_evaluator, check_host
 
     checks = [check_host(profile) for profile in _host_profiles(args)]
     rows = [check.to_dict() for check in checks]
+    helm = check_evaluator(args.helm)
     if args.format == "json":
-        print(guard(json.dumps({"schema_version": 1, "hosts": rows}, indent=2)))
+        print(guard(json.dumps({"schema_version": 1, "hosts": rows, "helm": helm}, indent=2)))
     else:
-        hosts_table.render(rows, Console(highlight=False))
+        hosts_table.render(rows, Console(highlight=False), helm)
     return EXIT_OK if all(check.usable for check in checks) else EXIT_FINDINGS
 
 

@@ -76,6 +76,22 @@ class HostCheck:
         }
 
 
+def check_evaluator(configured: str | None = None) -> dict[str, Any]:
+    """Can the eval stage run HELM here, and is it the pinned version the competition's numbers need?"""
+    from rebuild.helm import HELM_VERSION, find_helm
+
+    found = find_helm(configured)
+    if isinstance(found, str):
+        return {"usable": False, "path": None, "version": None, "pinned": False, "note": found}
+    note = None
+    if not found.pinned:
+        note = (
+            f"crfm-helm {found.version or '(version unknown)'} is not the pinned {HELM_VERSION}: "
+            "scores may differ from the competition's"
+        )
+    return {"usable": True, **found.to_dict(), "note": note}
+
+
 def check_host(profile: HostProfile) -> HostCheck:
     result = HostCheck(profile)
     try:

@@ -12,7 +12,7 @@ from rich.table import Table
 from reports.guard import guard
 
 
-def render(rows: list[dict[str, Any]], console: Console) -> None:
+def render(rows: list[dict[str, Any]], console: Console, helm: dict[str, Any] | None = None) -> None:
     table = Table(title="Host profiles", title_justify="left")
     for column in ("host", "endpoint", "track", "engine", "GPUs", "free disk", "limits", "status"):
         table.add_column(column, overflow="fold")
@@ -36,6 +36,15 @@ def render(rows: list[dict[str, Any]], console: Console) -> None:
             console.print(f"{_text(row['name'])}: {_text(note)}", soft_wrap=True, highlight=False, style="dim")
     usable = sum(1 for row in rows if row["usable"])
     console.print(f"{usable} of {len(rows)} host profile(s) usable", highlight=False)
+    if helm is not None:
+        if helm["usable"]:
+            console.print(f"HELM: crfm-helm {_text(helm['version'])} in {_text(helm['path'])}", highlight=False)
+        else:
+            console.print(
+                "[red]HELM: not usable[/] (the eval stage will only check health and the API)", highlight=False
+            )
+        if helm.get("note"):
+            console.print(f"HELM: {_text(helm['note'])}", soft_wrap=True, highlight=False, style="dim")
 
 
 def _text(value: object) -> str:

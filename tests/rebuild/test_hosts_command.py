@@ -145,3 +145,20 @@ def test_markup_in_a_profile_is_printed_as_text(tmp_path: Path, capsys: pytest.C
     hosts = _hosts(tmp_path, '[hosts.odd]\nendpoint = "unix:///tmp/[red]/x.sock"\n')
     assert main(["hosts", "--hosts", hosts]) == 1
     assert "unix:///tmp/[red]/x.sock" in " ".join(capsys.readouterr().out.split())
+
+
+def test_it_says_whether_helm_is_usable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-helm-here"
+    assert main(["hosts", "--format", "json", "--helm", str(missing)]) == 0  # the hosts themselves are fine
+    helm = json.loads(capsys.readouterr().out)["helm"]
+    assert helm["usable"] is False and str(missing) in helm["note"]
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("helm-run", "helm-summarize"):
+        (fake / name).write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+        (fake / name).chmod(0o755)
+    (fake / "python").write_text("#!/bin/sh\necho 0.4.0\n", encoding="utf-8")  # answers the version question
+    (fake / "python").chmod(0o755)
+    assert main(["hosts", "--helm", str(fake)]) == 0
+    out = capsys.readouterr().out
+    assert "HELM: crfm-helm 0.4.0" in out and "not the pinned 0.5.16" in out
