@@ -49,6 +49,7 @@ from audit.issues import StageIssue
 from audit.model import Finding
 from audit.secrets.guard import guard
 from rebuild import issues
+from rebuild.relay import percentile
 
 CONTEXT_WINDOW = 2048
 """Tokens a prompt and its generation may take together, in the competition."""
@@ -126,7 +127,7 @@ class ProbeReport:
     def latency(self, endpoint: str | None = None) -> LatencySummary:
         """Percentiles (nearest rank) of the answered requests' wall-clock seconds, of one endpoint or all."""
         seconds = sorted(s.seconds for s in self.samples if endpoint is None or s.endpoint == endpoint)
-        return LatencySummary(len(seconds), _percentile(seconds, 50), _percentile(seconds, 95))
+        return LatencySummary(len(seconds), percentile(seconds, 0.50), percentile(seconds, 0.95))
 
     def findings(self, path: str = ".", *, target: str | None = None) -> list[Finding]:
         """One finding per failed check (RA041-RA047), or RA040 when the server never answered. `path` and
@@ -837,13 +838,6 @@ def _seconds(value: Any) -> float | None:
         return float(value)
     except OverflowError:  # an integer past the largest float: JSON allows it
         return None
-
-
-def _percentile(sorted_values: Sequence[float], percent: float) -> float | None:
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 __all__ = [

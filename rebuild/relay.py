@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -39,8 +40,7 @@ def percentile(values: list[float], fraction: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
-    return ordered[rank - 1]
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def throughput(exchanges: list[Exchange]) -> dict[str, Any]:
