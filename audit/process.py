@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,9 +61,15 @@ def run_logged(
     output, stdout and stderr merged, to `log` line by line, each line through `guard` when given."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # In a session of its own the command would outlive a worker killed with SIGKILL: setpriv (util-linux)
+    # asks the kernel to kill it then, as die_with_parent does for the workers.
+    if shutil.which(argv[0]) is None:
+        return CommandResult(None, False, 0.0, f"{argv[0]} could not start: no such executable")
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     try:
         process = subprocess.Popen(
-            list(argv),
+            [*prefix, *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

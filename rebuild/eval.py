@@ -38,13 +38,12 @@ from audit.runner.stages import Prior, RunContext, StageOutcome
 from audit.runner.state import EntryRow
 from audit.serialize import finding_dict
 from rebuild import engine, evalsets, helm, issues
-from rebuild.gpu import GpuSampler
-from rebuild.hosts import LOCAL, HostProfile, host_for
+from rebuild.hosts import LOCAL, HostProfile
+from rebuild.jobs import CUDA_OOM, container_spec, gpu_sampler, image_target, job_host, relative, tail_lines
 from rebuild.overrides import EntrySettings, Overrides
-from rebuild.probe import probe
+from rebuild.probe import CHECKS, MALFORMED, post_json, probe
 from rebuild.relay import Relay, throughput
 from rebuild.slots import host_slot, job_slots
-from rebuild.train import CUDA_OOM, TAIL_LINES, pick_target
 
 HEALTH_PROMPT = {"prompt": "The capital of France is "}  # what the organizers POSTed before starting HELM
 HEALTH_REQUEST_TIMEOUT = 120.0
@@ -87,67 +86,62 @@ class Health:
 def wait_healthy(
     url: str, settings: EntrySettings, alive: Any, *, clock: Any = time.monotonic, sleep: Any = time.sleep
 ) -> Health:
-    """The organizers' health check against `url`. `alive()` returns None while the server's container
-    runs, else its (exit code, oom_killed): a server that ended is not waited for."""
+    """The organizers' health check against `url`: wait `health-delay`, then POST the health prompt to
+    `/process`, attempt k at delay + (k-1) x interval from the start (a slow answer does not push the
+    next attempt later), at most `health-attempts` times. `alive()` returns None while the server's
+    container runs, else its (exit code, oom_killed): a server that ended is not waited for, and is told
+    apart from one that never answered, whenever it ended."""
     started = clock()
+    timeout = min(HEALTH_REQUEST_TIMEOUT, max(settings.health_interval, 5.0))
 
-    def pause(seconds: float) -> tuple[int, bool] | None:
-        until = clock() + seconds
-        while clock() < until:
-            ended = alive()
-            if ended is not None:
-                return ended  # type: ignore[no-any-return]
-            sleep(min(1.0, max(0.0, until - clock())))
-        return alive()  # type: ignore[no-any-return]
+    def until(moment: float) -> tuple[int, bool] | None:
+        """Wait to `moment`, asking at least every second whether the server still runs."""
+        while True:
+            ended: tuple[int, bool] | None = alive()
+            if ended is not None or clock() >= moment:
+                return ended
+            sleep(min(1.0, moment - clock()))
 
-    ended = pause(settings.health_delay)
     error = None
     for attempt in range(1, settings.health_attempts + 1):
+        ended = until(started + settings.health_delay + (attempt - 1) * settings.health_interval)
         if ended is not None:
             return Health(False, attempt - 1, clock() - started, "the server exited", ended[0], ended[1])
-        try:
-            answer = requests.post(
-                f"{url}/process", json=HEALTH_PROMPT, timeout=min(HEALTH_REQUEST_TIMEOUT, settings.health_interval + 5)
-            )
-            if answer.status_code == 200:
-                answer.json()
-                return Health(True, attempt, clock() - started)
-            error = f"/process answered HTTP {answer.status_code}"
-        except ValueError:
-            error = "/process answered 200 with a body that is not JSON"
-        except requests.exceptions.RequestException as exc:
-            error = f"no answer from /process ({type(exc).__name__})"
-        if attempt < settings.health_attempts:
-            ended = pause(settings.health_interval)
-    return Health(False, settings.health_attempts, clock() - started, error)
+        _, error = post_json(url, "/process", HEALTH_PROMPT, timeout=timeout)
+        if error is None:
+            return Health(True, attempt, clock() - started)
+    ended = alive()
+    if ended is not None:  # it died during the last attempt
+        return Health(False, settings.health_attempts, clock() - started, "the server exited", ended[0], ended[1])
+    return Health(False, settings.health_attempts, clock() - started, f"/process: {error}")
 
 
 class EvalStage:
     name = "eval"
     needs: tuple[str, ...] = ("ingest", "static", "build", "train")
+    optional: tuple[str, ...] = ("train",)  # most entries ship only an inference image: evaluate it anyway
 
     def __init__(self, options: EvalOptions | None = None) -> None:
         self.options = options or EvalOptions()
 
     def run(self, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome:
         settings = self.options.overrides.for_entry(entry.name)
-        build = prior.get("build")
-        if build is None or not build.data.get("targets"):
-            return StageOutcome("skipped", (build.reason if build else None) or "the entry's images were not built")
-        target, why_not = pick_target(build.data["targets"], "inference", settings.inference_dockerfile)
+        target, why_not = image_target(prior.get("build"), "inference", settings.inference_dockerfile)
         if target is None:
             return StageOutcome("skipped", why_not)
-        if target.get("status") != "built":
-            return StageOutcome("skipped", f"the inference image ({target['dockerfile']}) did not build")
         weights: Path | None = None
         if settings.weights is not None:
             train = prior.get("train")
             if train is None or "end" not in train.data:
-                return StageOutcome("skipped", f"the server reads training's output at {settings.weights}: train first")
+                why = f" ({train.reason})" if train is not None and train.reason else ""
+                return StageOutcome(
+                    "skipped",
+                    f"the server reads training's output at {settings.weights}, and training did not run{why}",
+                )
             if train.data["end"] != "finished":
                 return StageOutcome("skipped", f"training did not finish ({train.data['end']}): no weights to serve")
             weights = context.run_dir / "entries" / entry.name / "train" / "output"
-        host = host_for(entry.name, entry.track, list(self.options.hosts), gpu=False)
+        host = job_host(entry.name, entry.track, self.options.hosts)
         if host is None:
             return StageOutcome("skipped", "no host profile to evaluate on")
         if not engine.is_local(host.endpoint):
@@ -226,27 +220,21 @@ class _EntryEval:
         client = engine.connect(self.host.endpoint)
         network = container = None
         follower: engine.LogFollower | None = None
-        sampler = GpuSampler(
-            self.host.endpoint,
-            self.host.gpus,
-            self.host.probe_image,
-            engine.run_labels(self.run_id, "gpu-sampler", self.entry.name),
-            interval=self.options.sample_interval,
-            host_name=f"host {self.host.name!r} (track {self.host.track})",
-        )
+        sampler = gpu_sampler(self.host, self.run_id, self.entry.name, self.options.sample_interval)
         try:
             network = self._network(client)
             container = self._start(client, network, server_log)
             url = f"http://{_address(client, container, network)}:{SERVER_PORT}"
             follower = engine.LogFollower(self.host.endpoint, container, server_log).start()
             sampler.start()
-            health = wait_healthy(url, self.settings, lambda: _ended(client, container))
+            alive = _alive(client, container)
+            health = wait_healthy(url, self.settings, alive)
             data["health"] = health.to_dict()
             if not health.healthy:
                 data["outcome"] = "unhealthy"
                 self.findings.append(self._unhealthy(health, server_log))
             else:
-                self._evaluate(url, data)
+                self._evaluate(url, data, alive)
         finally:
             data["gpu"] = sampler.stop()
             if container is not None:
@@ -260,39 +248,35 @@ class _EntryEval:
                     client.api.remove_network(network)
             client.close()
         self._server_memory(data, server_log)
-        data["server_log_tail"] = _tail(server_log)
+        data["server_log_tail"] = tail_lines(server_log)
         blocking = [f for f in self.findings if f.severity >= self.context.fail_on]
         status = "failed" if blocking else "passed"
         reason = "; ".join(dict.fromkeys(f.message for f in blocking)) or None
-        artifacts = {"server.log": _relative(server_log, self.context.run_dir)}
-        for kind in ("helm-run.log", "helm-summarize.log"):
-            if (self.folder / kind).is_file():
-                artifacts[kind] = _relative(self.folder / kind, self.context.run_dir)
-        if (self.folder / "helm").is_dir():
-            artifacts["helm"] = _relative(self.folder / "helm", self.context.run_dir)
+        artifacts = {"server.log": relative(server_log, self.context.run_dir)}
+        for kind in ("helm-run.log", "helm-summarize.log", "helm"):
+            if (self.folder / kind).exists():
+                artifacts[kind] = relative(self.folder / kind, self.context.run_dir)
         return StageOutcome(status, reason, tuple(finding_dict(f) for f in self.findings), data, artifacts=artifacts)
 
     # ---- the container -----------------------------------------------------------------------------
 
     def _network(self, client: docker.DockerClient) -> str:
-        digest = hashlib.sha256(f"{self.run_id}\0{self.entry.name}".encode()).hexdigest()[:16]
-        name = f"repro-audit-eval-{digest}"
-        for stale in client.api.networks(names=[name]):  # left by an interrupted attempt of this stage
-            with contextlib.suppress(docker.errors.APIError):
-                client.api.remove_network(stale["Id"])
+        # A name of its own for each attempt: one an interrupted attempt left (cleaned by the run's label at
+        # the next start) is never in the way.
+        digest = hashlib.sha256(f"{self.run_id}\0{self.entry.name}".encode()).hexdigest()[:12]
+        name = f"repro-audit-eval-{digest}-{os.urandom(3).hex()}"
         labels = engine.run_labels(self.run_id, "eval-network", self.entry.name)
         created = client.api.create_network(name, driver="bridge", internal=True, labels=labels)
         return str(created["Id"])
 
     def _start(self, client: docker.DockerClient, network: str, log: Path) -> str:
         mounts = ((str(self.weights), self.settings.weights, True),) if self.weights and self.settings.weights else ()
-        spec = engine.ContainerSpec(
-            image=self.target["image"]["id"],
-            labels=engine.run_labels(self.run_id, "inference", self.entry.name, self.target["dockerfile"]),
-            log=log,
-            memory=self.settings.memory or self.host.memory,
-            nano_cpus=int(self.host.cpus * 1e9) if self.host.cpus else None,
-            gpus=self.host.gpus,
+        spec = container_spec(
+            self.host,
+            self.settings,
+            self.target["image"]["id"],
+            engine.run_labels(self.run_id, "inference", self.entry.name, self.target["dockerfile"]),
+            log,
             mounts=mounts,
             network=network,
         )
@@ -302,15 +286,25 @@ class _EntryEval:
 
     # ---- contract, HELM, throughput ------------------------------------------------------------------
 
-    def _evaluate(self, url: str, data: dict[str, Any]) -> None:
-        report = probe(url)
-        data["api"] = {
-            "passed": report.passed,
-            "reachable": report.reachable,
-            "error": report.error,
-            "checks": [check.to_dict() for check in report.checks],
-        }
+    def _evaluate(self, url: str, data: dict[str, Any], alive: Any) -> None:
+        # The malformed requests come after HELM: a server they bring down would otherwise not be evaluated,
+        # and HELM never sends such requests.
+        report = probe(url, only=[check.name for check in CHECKS if check.name not in MALFORMED])
         self.findings += report.findings(self.target["dockerfile"])
+        checks = [check.to_dict() for check in report.checks]
+        data["api"] = {"passed": report.passed, "reachable": report.reachable, "error": report.error, "checks": checks}
+        try:
+            self._helm(url, data)
+        finally:
+            if alive() is None:
+                robustness = probe(url, only=MALFORMED)
+                self.findings += robustness.findings(self.target["dockerfile"])
+                checks += [check.to_dict() for check in robustness.checks]
+                data["api"]["passed"] = data["api"]["passed"] and robustness.passed
+            else:
+                data["api"]["not_checked"] = "the server had stopped before the malformed-request checks"
+
+    def _helm(self, url: str, data: dict[str, Any]) -> None:
         if self.conf.unavailable:
             message = (
                 f"the {self.conf.name} set's scenarios {', '.join(self.conf.unavailable)} are not in crfm-helm "
@@ -337,6 +331,7 @@ class _EntryEval:
             )
             exchanges = relay.measured()
         planned = helm.planned_runs(run_log)
+        helm.guard_outputs(suite)
         runs = helm.collect(suite, planned)
         finished = [r for r in runs if r.finished]
         unfinished = [r.name for r in runs if not r.finished]
@@ -375,7 +370,7 @@ class _EntryEval:
             data["outcome"] = "helm-failed"
             why = result.error or f"helm-run exited with code {result.exit_code}"
             message = f"{why}; {len(finished)} run(s) finished, {len(unfinished)} did not"
-            evidence = "\n".join(_tail(run_log)[-8:]) or None
+            evidence = "\n".join(tail_lines(run_log, 8)) or None
             self.findings.append(issues.EVAL_HELM_FAILED.finding(message, where, evidence=evidence))
         else:
             data["outcome"] = "evaluated"
@@ -384,7 +379,7 @@ class _EntryEval:
 
     def _unhealthy(self, health: Health, log: Path) -> Finding:
         where = self.target["dockerfile"]
-        tail = "\n".join(_tail(log)[-8:]) or None
+        tail = "\n".join(tail_lines(log, 8)) or None
         if health.exit_code is not None:
             memory = " (killed for exceeding its memory limit)" if health.oom_killed else ""
             message = f"the inference server exited with code {health.exit_code}{memory} before it answered"
@@ -396,7 +391,9 @@ class _EntryEval:
     def _server_memory(self, data: dict[str, Any], log: Path) -> None:
         """The server ran out of memory: killed by the kernel for its limit, or CUDA's out of memory."""
         server = data.get("server") or {}
-        cuda = [line for line in _tail(log, 2000) if CUDA_OOM.search(line)]
+        cuda = [line for line in tail_lines(log, 2000) if CUDA_OOM.search(line)]
+        if any(f.rule == issues.EVAL_UNHEALTHY.id for f in self.findings) and not cuda:
+            return  # a server killed before it answered is told as unhealthy, with the kill
         if server.get("oom_killed") or cuda:
             what = "the GPU's memory (CUDA out of memory)" if cuda else "its memory limit (killed by the kernel)"
             evidence = "\n".join(cuda[-3:]) or None
@@ -416,11 +413,16 @@ def _address(client: docker.DockerClient, container: str, network: str) -> str:
     raise docker.errors.DockerException("the inference container got no address on its network")
 
 
-def _ended(client: docker.DockerClient, container: str) -> tuple[int, bool] | None:
-    state = client.api.inspect_container(container).get("State") or {}
-    if state.get("Running"):
-        return None
-    return int(state.get("ExitCode", -1)), bool(state.get("OOMKilled"))
+def _alive(client: docker.DockerClient, container: str) -> Any:
+    """`alive()` for wait_healthy: None while the container runs, else (exit code, OOM-killed)."""
+
+    def ended() -> tuple[int, bool] | None:
+        state = client.api.inspect_container(container).get("State") or {}
+        if state.get("Running"):
+            return None
+        return int(state.get("ExitCode", -1)), bool(state.get("OOMKilled"))
+
+    return ended
 
 
 def _server_end(client: docker.DockerClient, container: str) -> dict[str, Any]:
@@ -433,22 +435,6 @@ def _server_end(client: docker.DockerClient, container: str) -> dict[str, Any]:
         "exit_code": None if state.get("Running") else state.get("ExitCode"),
         "oom_killed": bool(state.get("OOMKilled")),
     }
-
-
-def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 256 * 1024))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]
-
-
-def _relative(path: Path, run_dir: Path) -> str:
-    return path.relative_to(run_dir).as_posix()
 
 
 def metrics_of(data: dict[str, Any]) -> dict[str, dict[str, float]]:

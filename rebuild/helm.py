@@ -68,16 +68,17 @@ def find_helm(configured: str | None = None) -> HelmInstall | str:
     """The HELM to use, or why there is none. Looked for in order: `configured` (a folder or the
     helm-run file), $REPRO_AUDIT_HELM, this interpreter's environment, the environments
     scripts/helm-env.sh made (newest first), then PATH."""
-    candidates: list[Path] = []
-    for given in (configured, os.environ.get(HELM_ENV_VARIABLE)):
-        if given:
-            path = Path(given).expanduser()
-            candidates.append(path if path.name == "helm-run" else path / "helm-run")
-            if not candidates[-1].is_file():
-                return (
-                    f"no helm-run at {candidates[-1]} (from {'--helm' if given == configured else HELM_ENV_VARIABLE})"
-                )
-    candidates.append(Path(sys.executable).parent / "helm-run")
+    given = configured or os.environ.get(HELM_ENV_VARIABLE)
+    if given:  # named explicitly: that one or none, never another found elsewhere
+        source = "--helm" if configured else HELM_ENV_VARIABLE
+        path = Path(given).expanduser()
+        run = path if path.name == "helm-run" else path / "helm-run"
+        if not (run.is_file() and os.access(run, os.X_OK)):
+            return f"no executable helm-run at {run} (from {source}): {INSTALL_HINT}"
+        if not run.with_name("helm-summarize").is_file():
+            return f"{run.parent} has helm-run but no helm-summarize (from {source}): an incomplete HELM install"
+        return HelmInstall(run, run.with_name("helm-summarize"), _version(run.parent))
+    candidates = [Path(sys.executable).parent / "helm-run"]
     made = sorted(cache_home().glob("helm-*/.complete"), key=lambda p: p.stat().st_mtime, reverse=True)
     candidates += [stamp.parent / "bin" / "helm-run" for stamp in made]
     on_path = shutil.which("helm-run")
@@ -140,7 +141,10 @@ def descriptions_of(conf: Path) -> tuple[str, ...]:
         raise ConfError(f"cannot read the HELM conf {conf}: {exc}") from None
     # HOCON comments (`#`, `//`) hold entries a conf keeps for a HELM that has them: not run here
     live = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("#", "//")))
-    found = tuple(json.loads(f'"{raw}"') for raw in _DESCRIPTION.findall(live))
+    try:
+        found = tuple(json.loads(f'"{raw}"') for raw in _DESCRIPTION.findall(live))
+    except ValueError as exc:
+        raise ConfError(f"{conf}: a description is not a valid string ({exc})") from None
     if not found:
         raise ConfError(f'{conf} names no run entry (expected `entries: [{{description: "...", priority: 1}}]`)')
     return found
@@ -212,6 +216,8 @@ def summarize(install: HelmInstall, suite: Suite, *, timeout: float, log: Path) 
 def _environment(base_url: str | None) -> dict[str, str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("HELM_")}
     environment["PYTHONUNBUFFERED"] = "1"
+    # HELM reaches the server through the relay on 127.0.0.1: never through a proxy the machine has set
+    environment["NO_PROXY"] = environment["no_proxy"] = "127.0.0.1,localhost"
     if base_url is not None:
         environment["HELM_HTTP_MODEL_BASE_URL"] = base_url
     return environment
@@ -268,16 +274,36 @@ def read_metrics(stats: Path) -> dict[str, float]:
         return {}
     metrics: dict[str, float] = {}
     for row in rows if isinstance(rows, list) else []:
-        name = row.get("name") or {}
-        if name.get("split") != "test" or not row.get("count") or not isinstance(row.get("mean"), int | float):
+        name = row.get("name") if isinstance(row, dict) else None
+        if not isinstance(name, dict) or name.get("split") != "test" or not row.get("count"):
+            continue
+        if isinstance(row.get("mean"), bool) or not isinstance(row.get("mean"), int | float):
             continue
         key = str(name.get("name"))
         perturbation = name.get("perturbation")
-        if perturbation:
+        if isinstance(perturbation, dict):
             key = f"{key} ({perturbation.get('name')})"
         if not name.get("sub_split"):
             metrics[key] = float(row["mean"])
     return metrics
+
+
+def guard_outputs(suite: Suite) -> int:
+    """Pass HELM's JSON outputs through the secret guard in place: they quote the server's completions
+    verbatim, and a run folder is often published. Returns the files changed."""
+    changed = 0
+    if not suite.runs_folder.is_dir():
+        return 0
+    for path in suite.runs_folder.rglob("*.json"):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        cleaned = guard(text)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
+            changed += 1
+    return changed
 
 
 def groups(suite: Suite) -> dict[str, Any]:

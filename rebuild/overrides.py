@@ -13,7 +13,7 @@ the archive is read when no file is given).
     health-delay = "120s"               # the organizers waited 120 s, then POSTed up to 10 times, 120 s apart
     health-interval = "120s"
     health-attempts = 10
-    max-eval-instances = 2000           # instead of the evaluation set's budget
+    max-eval-instances = 100            # for conf entries without a cap of their own (the shipped sets have caps)
     helm-threads = 30                   # helm-run -n
     train-dockerfile = "train/Dockerfile"       # when the roles cannot be told from the names
     inference-dockerfile = "Dockerfile"
@@ -144,4 +144,10 @@ def _value(name: str, value: Any, base: Path) -> Any:
     conf = (base / value).resolve()
     if not conf.is_file():
         raise ValueError(f"{value!r} is neither open, closed, coarse nor a conf file ({conf} does not exist)")
+    from rebuild.helm import ConfError, descriptions_of
+
+    try:  # said now, not after hours of building and training
+        descriptions_of(conf)
+    except ConfError as exc:
+        raise ValueError(str(exc)) from None
     return str(conf)

@@ -36,7 +36,7 @@ import math
 import socket
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
@@ -192,23 +192,39 @@ def helm_request(
     return body
 
 
-def probe(base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> ProbeReport:
-    """Check the server at `base_url` against the contract. `timeout` bounds each request (to connect, to
-    start answering, and to send its body). Raises `ProbeUrlError` for a URL that cannot be probed, and
-    nothing for anything the server does."""
+MALFORMED = ("malformed-not-json", "malformed-missing-prompt", "malformed-wrong-type")
+"""The checks that may bring a fragile server down: the eval stage runs them after HELM."""
+
+
+def probe(base_url: str, *, timeout: float = DEFAULT_TIMEOUT, only: Collection[str] | None = None) -> ProbeReport:
+    """Check the server at `base_url` against the contract (`only`: these checks, each with the checks it
+    needs). `timeout` bounds each request (to connect, to start answering, and to send its body). Raises
+    `ProbeUrlError` for a URL that cannot be probed, and nothing for anything the server does."""
     base = check_url(base_url)
     if not (math.isfinite(timeout) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    with requests.Session() as session:
-        session.trust_env = False
-        session.headers.update({"User-Agent": f"repro-audit/{__version__} probe", "Accept-Encoding": "identity"})
+    with _session() as session:
         client = _Client(session, base, timeout)
         hello = client.send("GET", "/", None)
         if hello.status is None:
             return ProbeReport(base, False, guard(hello.error or "no answer"))
         prober = _Prober(client)
-        checks = prober.run()
+        checks = prober.run(only)
         return ProbeReport(base, True, None, checks, tuple(client.samples))
+
+
+def post_json(base_url: str, path: str, body: dict[str, Any], *, timeout: float) -> tuple[Any, str | None]:
+    """One POST with the probe's care (no proxy, no redirect, bounded read, every failure a value): the
+    JSON of an HTTP 200 answer and None, or None and why there is none."""
+    with _session() as session:
+        return _Client(session, check_url(base_url), timeout).post(path, body).answer(200)
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # the server is on a private network or this machine: never through a proxy
+    session.headers.update({"User-Agent": f"repro-audit/{__version__} probe", "Accept-Encoding": "identity"})
+    return session
 
 
 # ---- talking to the server ----------------------------------------------------------------------------
@@ -446,6 +462,21 @@ CHECKS: tuple[ContractCheck, ...] = (
 ISSUE_OF_CHECK: dict[str, StageIssue] = {check.name: check.issue for check in CHECKS}
 
 
+def _with_needs(names: Collection[str]) -> set[str]:
+    """`names` and every check they need, transitively."""
+    needs = {check.name: check.needs for check in CHECKS}
+    unknown = sorted(set(names) - set(needs))
+    if unknown:
+        raise ValueError(f"no such check: {', '.join(unknown)}")
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(needs[name])
+    return wanted
+
+
 class _Outcome(NamedTuple):
     status: CheckStatus
     detail: str
@@ -486,9 +517,12 @@ class _Prober:
             "malformed-wrong-type": self.malformed_wrong_type,
         }
 
-    def run(self) -> tuple[CheckResult, ...]:
+    def run(self, only: Collection[str] | None = None) -> tuple[CheckResult, ...]:
         results: dict[str, CheckResult] = {}
+        wanted = _with_needs(only) if only is not None else None
         for check in CHECKS:
+            if wanted is not None and check.name not in wanted:
+                continue
             unmet = [name for name in check.needs if results[name].status != "passed"]
             outcome = _skipped(f"needs {', '.join(unmet)} to pass first") if unmet else self.runners[check.name]()
             results[check.name] = _result(check, outcome)

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,19 +37,20 @@ from audit.runner.stages import Prior, RunContext, StageOutcome
 from audit.runner.state import EntryRow
 from audit.serialize import finding_dict
 from rebuild import engine, issues
-from rebuild.gpu import GpuSampler
-from rebuild.hosts import LOCAL, HostProfile, host_for
+from rebuild.hosts import LOCAL, HostProfile
+from rebuild.jobs import (
+    CLASSIFY_LINES,
+    CUDA_OOM,
+    TAIL_LINES,
+    container_spec,
+    gpu_sampler,
+    image_target,
+    job_host,
+    relative,
+    tail_lines,
+)
 from rebuild.overrides import EntrySettings, Overrides
 from rebuild.slots import host_slot, job_slots
-
-TAIL_LINES = 20  # lines of the log kept with a failed end
-
-# What PyTorch, the CUDA runtime and cuBLAS print when the GPU's memory runs out. Matched case-insensitively.
-CUDA_OOM = re.compile(
-    r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|CUDA error: out of memory"
-    r"|cudaErrorMemoryAllocation|HIP out of memory",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -106,15 +105,10 @@ class TrainStage:
 
     def run(self, entry: EntryRow, context: RunContext, prior: dict[str, Prior]) -> StageOutcome:
         settings = self.options.overrides.for_entry(entry.name)
-        build = prior.get("build")
-        if build is None or not build.data.get("targets"):
-            return StageOutcome("skipped", (build.reason if build else None) or "the entry's images were not built")
-        target, why_not = pick_target(build.data["targets"], "train", settings.train_dockerfile)
+        target, why_not = image_target(prior.get("build"), "train", settings.train_dockerfile)
         if target is None:
             return StageOutcome("skipped", why_not)
-        if target.get("status") != "built":
-            return StageOutcome("skipped", f"the training image ({target['dockerfile']}) did not build")
-        host = host_for(entry.name, entry.track, list(self.options.hosts), gpu=False)
+        host = job_host(entry.name, entry.track, self.options.hosts)
         if host is None:
             return StageOutcome("skipped", "no host profile to train on")
         folder = context.run_dir / "entries" / entry.name / "train"
@@ -142,30 +136,22 @@ class TrainStage:
         log.write_bytes(b"")
         limit = settings.train_timeout or host.timeouts.train
         memory = settings.memory or host.memory
-        labels = engine.run_labels(context.run_id or "unlabelled", "train", entry.name, target["dockerfile"])
-        spec = engine.ContainerSpec(
-            image=target["image"]["id"],
-            labels=labels,
-            log=log,
-            memory=memory,
-            nano_cpus=int(host.cpus * 1e9) if host.cpus else None,
-            gpus=host.gpus,
+        run_id = context.run_id or "unlabelled"
+        spec = container_spec(
+            host,
+            settings,
+            target["image"]["id"],
+            engine.run_labels(run_id, "train", entry.name, target["dockerfile"]),
+            log,
             mounts=((str(output), settings.train_output, False),),
             network=None if host.network else "none",
         )
-        sampler = GpuSampler(
-            host.endpoint,
-            host.gpus,
-            host.probe_image,
-            engine.run_labels(context.run_id or "unlabelled", "gpu-sampler", entry.name),
-            interval=self.options.sample_interval,
-            host_name=f"host {host.name!r} (track {host.track})",
-        ).start()
+        sampler = gpu_sampler(host, run_id, entry.name, self.options.sample_interval).start()
         try:
             result = engine.run_job(host.endpoint, spec, limit)
         finally:
             gpu = sampler.stop()
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = tail_lines(log, CLASSIFY_LINES)
         end = classify_end(result, lines, memory)
         produced = _inventory(output)
         data: dict[str, Any] = {
@@ -191,31 +177,11 @@ class TrainStage:
         if not host.gpus:
             data["note"] = f"ran without a GPU: host {host.name!r} has none (track {host.track})"
         findings = _findings(end, target["dockerfile"], limit, produced)
-        artifacts = {"train.log": _relative(log, context.run_dir), "output": _relative(output, context.run_dir)}
+        artifacts = {"train.log": relative(log, context.run_dir), "output": relative(output, context.run_dir)}
         blocking = [f for f in findings if f.severity >= context.fail_on]
         status = "passed" if end.finished and not blocking else "failed"
         reason = None if status == "passed" else (end.summary if not end.finished else blocking[0].message)
         return StageOutcome(status, reason, tuple(finding_dict(f) for f in findings), data, artifacts=artifacts)
-
-
-def pick_target(
-    targets: Iterable[dict[str, Any]], role: str, named: str | None
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The build target of `role` (train / inference): the one the overrides name, else the only one
-    the static audit gave that role. Returns (target, None) or (None, why there is none)."""
-    targets = list(targets)
-    if named is not None:
-        for target in targets:
-            if target["dockerfile"] == named:
-                return target, None
-        return None, f"the overrides name {named} as the {role} Dockerfile, but the entry has no such target"
-    chosen = [t for t in targets if t.get("role") == role]
-    if len(chosen) == 1:
-        return chosen[0], None
-    listed = ", ".join(f"{t['dockerfile']} ({t.get('role', 'unknown')})" for t in targets) or "none"
-    if not chosen:
-        return None, f"no {role} Dockerfile among the entry's targets: {listed}; name it in the overrides file"
-    return None, f"several {role} Dockerfiles ({listed}); name the one to use in the overrides file"
 
 
 def _findings(end: TrainEnd, dockerfile: str, limit: float, produced: dict[str, Any]) -> list[Finding]:
@@ -253,10 +219,6 @@ def _inventory(folder: Path) -> dict[str, Any]:
             with contextlib.suppress(OSError):
                 size += (Path(root) / name).lstat().st_size
     return {"files": files, "bytes": size}
-
-
-def _relative(path: Path, run_dir: Path) -> str:
-    return path.relative_to(run_dir).as_posix()
 
 
 def _mib(memory: int) -> str:

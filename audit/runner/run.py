@@ -341,8 +341,11 @@ def _run_stages(
                         stage.name == "ingest" and outcome.status == "failed"
                     )
                     if stop and todo[name]:
-                        _skip_rest(state, name, todo[name], f"{stage.name} {outcome.status}", progress)
-                        todo[name] = []
+                        # a later stage that can do without this one's result still runs (eval without training)
+                        going_on = [s for s in todo[name] if stage.name in getattr(s, "optional", ())]
+                        doomed = [s for s in todo[name] if s not in going_on]
+                        _skip_rest(state, name, doomed, f"{stage.name} {outcome.status}", progress)
+                        todo[name] = going_on
                     if todo[name]:
                         hand_out(name)  # the entry's next stage goes first: it finishes entries early
                 fill()
@@ -369,9 +372,15 @@ def _acquire(handle: IO[str], wait: float) -> bool:
 
 def _ignore_interrupts() -> None:
     """Workers leave Ctrl-C to the main process, which stops them and records what was interrupted, and
-    die with it when it is killed."""
+    die with it when it is killed. Stopped with SIGTERM (`_stop_workers`), a worker unwinds: the stage's
+    cleanup runs (the evaluated server's container and network removed, HELM killed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
     die_with_parent()
+
+
+def _exit_on_terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

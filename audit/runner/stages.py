@@ -58,6 +58,9 @@ class Prior:
 
 
 class Stage(Protocol):
+    """A stage may also have `optional`: the stages of `needs` it can run without (when one of them is
+    skipped or errored, this one still runs, and reads that result as it is); the others stop it."""
+
     name: str
     needs: tuple[str, ...]  # stages whose results this one reads (run first, even when not asked for)
 

@@ -319,3 +319,46 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path: Path) -> None:
     assert subprocess.run(command, capture_output=True, check=False).returncode == EXIT_FINDINGS
     final = _stages(out)
     assert len(final) == 120 and all(v[0] in ("passed", "failed") for v in final.values())
+
+
+class _Skips:
+    """A stage that is always skipped (training of an entry with no training Dockerfile)."""
+
+    name = "skips"
+    needs: tuple[str, ...] = ("ingest",)
+
+    def run(self, entry: object, context: object, prior: object) -> object:
+        from audit.runner.stages import StageOutcome
+
+        return StageOutcome("skipped", "nothing to do")
+
+
+class _Reads:
+    """A later stage; with `optional` it can do without the skipped one."""
+
+    needs: tuple[str, ...] = ("ingest", "skips")
+
+    def __init__(self, name: str, optional: tuple[str, ...]) -> None:
+        self.name = name
+        self.optional = optional
+
+    def run(self, entry: object, context: object, prior: dict[str, object]) -> object:
+        from audit.runner.stages import StageOutcome
+
+        return StageOutcome("passed", None, data={"saw": sorted(prior)})
+
+
+def test_a_skipped_stage_stops_only_the_stages_that_cannot_do_without_it(tmp_path: Path) -> None:
+    from audit.runner import run as run_module
+    from audit.runner.stages import IngestStage
+
+    source = _archive(tmp_path / "archive", 1)
+    stages = (IngestStage(), _Skips(), _Reads("needs-it", ()), _Reads("goes-on", ("skips",)))
+    options = run_module.RunOptions(out=tmp_path / "run", jobs=1, stages=stages)  # type: ignore[arg-type]
+    result = run_module.run(source, options)
+    rows = {s.stage: s for s in result.state.stages()}
+    result.state.close()
+    assert rows["skips"].status == "skipped"
+    assert rows["needs-it"].status == "skipped" and "skips skipped" in (rows["needs-it"].reason or "")
+    assert rows["goes-on"].status == "passed"
+    assert rows["goes-on"].data["saw"] == ["ingest", "skips"]  # it reads the skip, with its reason
