@@ -717,7 +717,7 @@ def _probe(args: argparse.Namespace) -> int:
     except ProbeUrlError as exc:
         raise UsageError(str(exc)) from None
     if args.format == "json":
-        text = probe_report.render_json(report)
+        text = probe_report.render_json(report.document())
     else:
         # soft_wrap: rich must not break a line inside a token, or the guard below could not recognise it
         console = (
@@ -726,7 +726,7 @@ def _probe(args: argparse.Namespace) -> int:
             else Console(no_color=True, width=120, highlight=False, soft_wrap=True)
         )
         with console.capture() as captured:
-            probe_report.render(report, console)
+            probe_report.render(report.document(), console)
         text = captured.get()
     if args.output is None:
         sys.stdout.write(guard(text))

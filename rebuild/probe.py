@@ -129,6 +129,22 @@ class ProbeReport:
         seconds = sorted(s.seconds for s in self.samples if endpoint is None or s.endpoint == endpoint)
         return LatencySummary(len(seconds), percentile(seconds, 0.50), percentile(seconds, 0.95))
 
+    def document(self) -> dict[str, Any]:
+        """The versioned JSON document of the report (`reports.probe_report` renders it)."""
+        endpoints = dict.fromkeys(sample.endpoint for sample in self.samples)
+        return {
+            "schema_version": DOCUMENT_VERSION,
+            "url": self.url,
+            "reachable": self.reachable,
+            "passed": self.passed,
+            "error": self.error,
+            "checks": [check.to_dict() for check in self.checks],
+            "latency": {
+                **self.latency().to_dict(),
+                "by_endpoint": {endpoint: self.latency(endpoint).to_dict() for endpoint in endpoints},
+            },
+        }
+
     def findings(self, path: str = ".", *, target: str | None = None) -> list[Finding]:
         """One finding per failed check (RA041-RA047), or RA040 when the server never answered. `path` and
         `target` place them in an entry (the inference Dockerfile)."""
@@ -191,6 +207,8 @@ def helm_request(
         body["seed"] = seed
     return body
 
+
+DOCUMENT_VERSION = 1
 
 MALFORMED = ("malformed-not-json", "malformed-missing-prompt", "malformed-wrong-type")
 """The checks that may bring a fragile server down: the eval stage runs them after HELM."""

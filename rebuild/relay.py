@@ -138,7 +138,10 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 connection.request(method, self.path, body=body, headers=headers)
                 response = connection.getresponse()
                 status, kind = response.status, response.getheader("Content-Type") or kind
-                answer = response.read(MAX_BODY + 1)[:MAX_BODY]
+                answer = response.read(MAX_BODY + 1)
+                if len(answer) > MAX_BODY:  # passed on cut short, it would be broken JSON: refuse it whole
+                    status, kind = 502, "application/json"
+                    answer = json.dumps({"detail": f"the inference server's answer is over {MAX_BODY} bytes"}).encode()
             except (OSError, http.client.HTTPException) as exc:
                 answer = json.dumps({"detail": f"the inference server gave no answer: {exc}"}).encode()
             finally:

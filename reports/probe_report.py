@@ -1,8 +1,8 @@
 """What `repro-audit probe` found, for people (the terminal) and for machines (JSON, schema version 1).
 
-Consumes a finished `rebuild.probe.ProbeReport`. The JSON document:
+Renders the finished, versioned document `rebuild.probe.ProbeReport.document()` makes:
 
-    {"schema_version": 1, "url": str, "reachable": bool, "error": str | null,
+    {"schema_version": 1, "url": str, "reachable": bool, "passed": bool, "error": str | null,
      "checks": [{"name", "title", "status": "passed" | "failed" | "skipped", "detail",
                  "request": {"method", "path", "body"} | null, "response_excerpt": str | null}],
      "latency": {"requests": int, "p50_seconds": float | null, "p95_seconds": float | null,
@@ -20,74 +20,60 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from rebuild.probe import CheckResult, ProbeReport
-
-SCHEMA_VERSION = 1
-
 _STATUS = {"passed": ("passed ", "green"), "failed": ("FAILED ", "bold red"), "skipped": ("skipped", "yellow")}
 
 
-def document(report: ProbeReport) -> dict[str, Any]:
-    endpoints = dict.fromkeys(sample.endpoint for sample in report.samples)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "url": report.url,
-        "reachable": report.reachable,
-        "error": report.error,
-        "checks": [check.to_dict() for check in report.checks],
-        "latency": {
-            **report.latency().to_dict(),
-            "by_endpoint": {endpoint: report.latency(endpoint).to_dict() for endpoint in endpoints},
-        },
-    }
+def render_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_json(report: ProbeReport) -> str:
-    return json.dumps(document(report), indent=2, ensure_ascii=False) + "\n"
-
-
-def render(report: ProbeReport, console: Console) -> None:
-    console.print(Text.assemble(("Probe of ", "bold"), (report.url, "bold")))
-    if not report.reachable:
+def render(doc: dict[str, Any], console: Console) -> None:
+    console.print(Text.assemble(("Probe of ", "bold"), (doc["url"], "bold")))
+    if not doc["reachable"]:
         console.print(
             Text(
-                f"  no HTTP answer: {report.error}. Is the server running, and listening on this address and port?",
+                f"  no HTTP answer: {doc['error']}. Is the server running, and listening on this address and port?",
                 style="bold red",
             )
         )
         return
-    width = max(len(check.name) for check in report.checks) if report.checks else 0
-    for check in report.checks:
+    checks = doc["checks"]
+    width = max(len(check["name"]) for check in checks) if checks else 0
+    for check in checks:
         _check(check, width, console)
-    console.print(_summary(report))
+    console.print(_summary(doc))
 
 
-def _check(check: CheckResult, width: int, console: Console) -> None:
-    label, style = _STATUS[check.status]
-    console.print(Text.assemble("  ", (label, style), "  ", (check.name.ljust(width), "bold"), "  ", check.title))
+def _check(check: dict[str, Any], width: int, console: Console) -> None:
+    label, style = _STATUS[check["status"]]
+    console.print(Text.assemble("  ", (label, style), "  ", (check["name"].ljust(width), "bold"), "  ", check["title"]))
     indent = " " * (2 + len(label) + 2)
-    console.print(Text(f"{indent}{check.detail}", style="dim" if check.status == "passed" else ""))
-    if check.request is not None:
-        body = check.request.get("body")
+    console.print(Text(f"{indent}{check['detail']}", style="dim" if check["status"] == "passed" else ""))
+    request = check.get("request")
+    if request is not None:
+        body = request.get("body")
         sent = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-        console.print(Text(f"{indent}request: {check.request['method']} {check.request['path']} {sent}"))
-    if check.response_excerpt is not None:
-        console.print(Text(f"{indent}answer:  {check.response_excerpt}"))
+        console.print(Text(f"{indent}request: {request['method']} {request['path']} {sent}"))
+    if check.get("response_excerpt") is not None:
+        console.print(Text(f"{indent}answer:  {check['response_excerpt']}"))
 
 
-def _summary(report: ProbeReport) -> Text:
-    counts = {status: sum(1 for c in report.checks if c.status == status) for status in _STATUS}
-    latency = report.latency()
+def _summary(doc: dict[str, Any]) -> Text:
+    checks = doc["checks"]
+    counts = {status: sum(1 for c in checks if c["status"] == status) for status in _STATUS}
+    latency = doc["latency"]
     timing = (
-        f"; {latency.requests} request(s) answered, p50 {latency.p50_seconds:.3f} s, p95 {latency.p95_seconds:.3f} s"
-        if latency.p50_seconds is not None and latency.p95_seconds is not None
+        f"; {latency['requests']} request(s) answered, p50 {latency['p50_seconds']:.3f} s, "
+        f"p95 {latency['p95_seconds']:.3f} s"
+        if latency["p50_seconds"] is not None and latency["p95_seconds"] is not None
         else "; no request answered with 200"
     )
-    verdict = ("the server keeps the contract", "green") if report.passed else ("the server breaks the contract", "red")
-    if counts["failed"] == 0 and not report.passed:
+    passed = doc["passed"]
+    verdict = ("the server keeps the contract", "green") if passed else ("the server breaks the contract", "red")
+    if counts["failed"] == 0 and not passed:
         verdict = ("some checks could not run", "yellow")
     return Text.assemble(
-        f"{counts['passed']} of {len(report.checks)} checks passed, {counts['failed']} failed, "
+        f"{counts['passed']} of {len(checks)} checks passed, {counts['failed']} failed, "
         f"{counts['skipped']} skipped{timing}: ",
         verdict,
     )

@@ -275,6 +275,8 @@ def _train_markdown(train: dict[str, Any]) -> list[str]:
         f"Output `{_code(str(train['output_mount']))}`: {output.get('files', 0)} file(s), "
         f"{output.get('bytes', 0) / 1024**2:.1f} MiB."
     )
+    if train.get("note"):
+        lines.append(f"Note: {_md(train['note'])}.")
     gpu = train.get("gpu") or {}
     if gpu.get("status") == "sampled":
         lines.append(

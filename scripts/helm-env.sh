@@ -14,6 +14,11 @@ key=$(sha256sum "$constraints" | cut -c1-16)
 cache=${REPRO_AUDIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/repro-audit}
 home="$cache/helm-$key"
 
+mkdir -p "$cache"
+# One install at a time (CI and a quick start on the same machine): the second waits, then reuses it.
+exec 9>"$cache/helm-$key.lock"
+flock 9
+
 if [ -f "$home/.complete" ]; then
   echo "helm-env: using $home" >&2
   echo "$home/bin"
@@ -21,8 +26,7 @@ if [ -f "$home/.complete" ]; then
 fi
 
 helm_pin=$(grep -E '^crfm-helm==' "$constraints")
-echo "helm-env: installing $helm_pin into $home (about a minute, 2 GB)" >&2
-mkdir -p "$cache"
+echo "helm-env: installing $helm_pin into $home (one to two minutes, 2 GB)" >&2
 # A virtual environment's scripts name its folder, so it is built where it will live; `.complete` is
 # written last, and a folder without it (an interrupted install) is made again.
 rm -rf "$home"
