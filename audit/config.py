@@ -71,16 +71,33 @@ KEYS = (
 )  # fmt: skip
 
 
+class TomlFileError(ValueError):
+    """A TOML file given on the command line that cannot be read; the message names it and says why."""
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The tables of a TOML file the user named (`what` says which kind, for the message): the one reader
+    of --config, --hosts and --overrides files."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TomlFileError(f"cannot read the {what} {path}: it does not exist") from None
+    except IsADirectoryError:
+        raise TomlFileError(f"the {what} {path} is a folder: give a TOML file") from None
+    except OSError as exc:
+        raise TomlFileError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise TomlFileError(f"{path} is not a UTF-8 text file: give a TOML {what}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlFileError(f"{path} is not valid TOML: {exc}") from None
+
+
 def load_file(path: Path) -> Config:
     """A `--config` file: `[tool.repro-audit]` table or top-level keys."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "config file")
+    except TomlFileError as exc:
+        raise ConfigError(str(exc)) from None
     table = data.get("tool", {}).get("repro-audit", data) if isinstance(data.get("tool"), dict) else data
     return from_table(table, str(path))
 

@@ -31,10 +31,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from audit.config import TomlFileError, read_toml
 
 TRACKS = ("A100-40GB", "RTX4090-24GB", "cpu")
 GPU_TRACKS = ("A100-40GB", "RTX4090-24GB")
@@ -149,13 +150,9 @@ _TIMEOUT_KEYS = {"build": "build", "train": "train", "eval-open": "eval_open", "
 
 def load_hosts(path: Path) -> list[HostProfile]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HostsError(f"cannot read the host profiles {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise HostsError(f"{path} is not a UTF-8 text file: give a TOML host profile file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise HostsError(f"{path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "host profile file")
+    except TomlFileError as exc:
+        raise HostsError(str(exc)) from None
     return parse_hosts(data, str(path))
 
 

@@ -26,11 +26,11 @@ Entries never read this file from their own tree: it belongs to whoever runs the
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from audit.config import TomlFileError, read_toml
 from rebuild.hosts import parse_duration, parse_memory
 
 FILE_NAME = "overrides.toml"  # looked for at the root of a folder archive
@@ -79,13 +79,9 @@ _ENTRY_PATHS = {"train_dockerfile", "inference_dockerfile"}
 
 def load_overrides(path: Path) -> Overrides:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise OverridesError(f"cannot read the overrides file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise OverridesError(f"{path} is not a UTF-8 text file: give a TOML overrides file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise OverridesError(f"{path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "overrides file")
+    except TomlFileError as exc:
+        raise OverridesError(str(exc)) from None
     return parse_overrides(data, str(path), base=path.resolve().parent)
 
 
