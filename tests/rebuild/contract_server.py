@@ -206,7 +206,13 @@ class ContractHandler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(behaviour: Behaviour = REFERENCE) -> Iterator[str]:
     """A server with `behaviour` on 127.0.0.1; yields its base URL."""
-    handler = type("Handler", (ContractHandler,), {"behaviour": behaviour})
+    with serve_handler(type("Handler", (ContractHandler,), {"behaviour": behaviour})) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Any request handler, served on 127.0.0.1 from a thread until the block ends; yields the base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from rebuild.jobs import TAIL_LINES, pick_target
 from rebuild.overrides import EntrySettings
 from rebuild.relay import Exchange, Relay, percentile, throughput
 from rebuild.train import classify_end
-from tests.rebuild.contract_server import free_port, serve
+from tests.rebuild.contract_server import free_port, serve, serve_handler
 
 # ---- a tiny upstream server ----------------------------------------------------------------------------
 
@@ -90,16 +90,8 @@ def serving(upstream: Upstream) -> Iterator[str]:
                 self.end_headers()
                 self.wfile.write(answer.body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_handler(Handler) as url:
+        yield url
 
 
 def _post(url: str, path: str, body: bytes, kind: str = "application/json") -> tuple[int, bytes, str | None]:
