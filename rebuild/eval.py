@@ -39,7 +39,7 @@ from audit.runner.state import EntryRow
 from audit.serialize import finding_dict
 from rebuild import engine, evalsets, helm, issues
 from rebuild.hosts import LOCAL, HostProfile
-from rebuild.jobs import CUDA_OOM, container_spec, gpu_sampler, image_target, job_host, relative, tail_lines
+from rebuild.jobs import CUDA_OOM, container_spec, gpu_sampler, image_target, job_host, no_host, relative, tail_lines
 from rebuild.overrides import EntrySettings, Overrides
 from rebuild.probe import CHECKS, MALFORMED, post_json, probe
 from rebuild.relay import Relay, throughput
@@ -143,7 +143,7 @@ class EvalStage:
             weights = context.run_dir / "entries" / entry.name / "train" / "output"
         host = job_host(entry.name, entry.track, self.options.hosts)
         if host is None:
-            return StageOutcome("skipped", "no host profile to evaluate on")
+            return StageOutcome("skipped", no_host(entry.track))
         if not engine.is_local(host.endpoint):
             return StageOutcome(
                 "skipped", f"host {host.name!r} is a remote engine: evaluation needs HELM beside the engine"
@@ -291,18 +291,18 @@ class _EntryEval:
         # and HELM never sends such requests.
         report = probe(url, only=[check.name for check in CHECKS if check.name not in MALFORMED])
         self.findings += report.findings(self.target["dockerfile"])
-        checks = [check.to_dict() for check in report.checks]
-        data["api"] = {"passed": report.passed, "reachable": report.reachable, "error": report.error, "checks": checks}
+        data["api"] = api = report.document()
         try:
             self._helm(url, data)
         finally:
             if alive() is None:
                 robustness = probe(url, only=MALFORMED)
                 self.findings += robustness.findings(self.target["dockerfile"])
-                checks += [check.to_dict() for check in robustness.checks]
-                data["api"]["passed"] = data["api"]["passed"] and robustness.passed
-            else:
-                data["api"]["not_checked"] = "the server had stopped before the malformed-request checks"
+                api["checks"] += robustness.document()["checks"]
+                api["passed"] = api["passed"] and robustness.passed
+            else:  # not verified is not passed, as for a skipped check
+                api["passed"] = False
+                api["not_checked"] = "the server had stopped before the malformed-request checks"
 
     def _helm(self, url: str, data: dict[str, Any]) -> None:
         if self.conf.unavailable:

@@ -72,6 +72,12 @@ def job_host(entry_name: str, entry_track: str | None, hosts: Iterable[HostProfi
     return host_for(entry_name, entry_track, [h for h in hosts if h.track in ("cpu", track)], gpu=False)
 
 
+def no_host(entry_track: str | None) -> str:
+    """Why an entry's job has no host, and what to do."""
+    track = ENTRY_TRACKS.get(entry_track or "", entry_track) or "cpu"
+    return f"no host profile of track {track} or cpu: add one to the --hosts file"
+
+
 def container_spec(
     host: HostProfile,
     settings: EntrySettings,

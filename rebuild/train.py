@@ -46,6 +46,7 @@ from rebuild.jobs import (
     gpu_sampler,
     image_target,
     job_host,
+    no_host,
     relative,
     tail_lines,
 )
@@ -110,7 +111,7 @@ class TrainStage:
             return StageOutcome("skipped", why_not)
         host = job_host(entry.name, entry.track, self.options.hosts)
         if host is None:
-            return StageOutcome("skipped", "no host profile to train on")
+            return StageOutcome("skipped", no_host(entry.track))
         folder = context.run_dir / "entries" / entry.name / "train"
         try:
             with host_slot(context.run_dir, host, "gpu-job", job_slots(host)) as waited:
