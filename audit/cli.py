@@ -44,7 +44,7 @@ from audit.secrets.scan import SecretOptions
 from audit.secrets.scrub import ScrubError, run_scrub
 from audit.secrets.verify import DEFAULT_BASE_URL as DEFAULT_VERIFY_URL
 from audit.secrets.verify import VerifyConfigError, check_base_url
-from reports import hosts_table, json_v1, run_report, scrub_report, terminal
+from reports import hosts_table, json_v1, run_report, sarif, scrub_report, terminal
 from reports.guard import guard
 from reports.progress import LiveProgress, PlainProgress
 
@@ -61,7 +61,9 @@ EXIT_NO_ENTRIES = 3
 """No entry was found under the given paths."""
 EXIT_INTERRUPTED = 130
 
-FORMATS = ("terminal", "json")
+FORMATS = ("terminal", "json", "sarif")
+"""What `check --format` writes."""
+PROBE_FORMATS = ("terminal", "json")
 
 
 class _GuardedConsole(Console):
@@ -104,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="destinations",
         action=_FormatAction,
         choices=FORMATS,
-        help="output format (terminal, json); repeat it, each followed by its --output, to write several",
+        help="output format (terminal, json, sarif); repeat it, each followed by its --output, to write several",
     )
     check.add_argument(
         "--output",
@@ -335,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     probe.add_argument("url", metavar="URL", help="the server's base URL: http://HOST:PORT")
     probe.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per request (default: 60)")
-    probe.add_argument("--format", choices=FORMATS, default="terminal", help="output format")
+    probe.add_argument("--format", choices=PROBE_FORMATS, default="terminal", help="output format (terminal, json)")
     probe.add_argument(
         "--output", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)"
     )
@@ -366,10 +368,10 @@ class _OutputAction(argparse.Action):
         path = Path(str(values))
         if pairs and pairs[-1][1] is None:
             pairs[-1][1] = path
-        elif path.suffix == ".json":
-            pairs.append(["json", path])
+        elif path.suffix in (".json", ".sarif"):
+            pairs.append([path.suffix[1:], path])
         else:
-            raise UsageError(f"--output {path}: put a --format before it (terminal or json)")
+            raise UsageError(f"--output {path}: put a --format before it (terminal, json or sarif)")
         setattr(namespace, self.dest, pairs)
 
 
@@ -806,6 +808,8 @@ def _emit(result: CheckResult, fmt: str, output: Path | None, min_severity: Seve
     """Render, pass the text through the secret guard, then write it (files atomically)."""
     if fmt == "json":
         text = json_v1.render(result)
+    elif fmt == "sarif":
+        text = sarif.render(result)
     else:
         # soft_wrap: rich must not break a line inside a token, or the guard below could not recognise it
         console = (
