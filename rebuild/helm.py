@@ -232,9 +232,16 @@ class RunResult:
     finished: bool
     metrics: dict[str, float] = field(default_factory=dict)  # "exact_match", "exact_match (robustness)", ...
     instances: int | None = None
+    per_instance: dict[str, list[float]] = field(default_factory=dict)  # statistic -> one value per instance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "finished": self.finished, "instances": self.instances, "metrics": self.metrics}
+        return {
+            "name": self.name,
+            "finished": self.finished,
+            "instances": self.instances,
+            "metrics": self.metrics,
+            "per_instance": self.per_instance,
+        }
 
 
 def planned_runs(log: Path) -> tuple[str, ...]:
@@ -257,7 +264,10 @@ def collect(suite: Suite, planned: tuple[str, ...]) -> list[RunResult]:
                 continue
             metrics = read_metrics(stats)
             instances = metrics.pop("num_instances", None)
-            results[folder.name] = RunResult(folder.name, True, metrics, int(instances) if instances else None)
+            per_instance = read_per_instance(folder / "per_instance_stats.json")
+            results[folder.name] = RunResult(
+                folder.name, True, metrics, int(instances) if instances else None, per_instance
+            )
     for name in planned:
         folder_name = name.replace("/", "_")
         if folder_name not in results:
@@ -286,6 +296,52 @@ def read_metrics(stats: Path) -> dict[str, float]:
         if not name.get("sub_split"):
             metrics[key] = float(row["mean"])
     return metrics
+
+
+PER_INSTANCE_STATS = ("exact_match", "quasi_exact_match", "prefix_exact_match", "exact_match_indicator",
+                      "final_number_exact_match", "math_equiv", "math_equiv_chain_of_thought", "rouge_2")  # fmt: skip
+"""The statistics kept per instance (for the scoring's bootstrap): the ones the competition scored."""
+
+
+def read_per_instance(path: Path) -> dict[str, list[float]]:
+    """Per statistic of PER_INSTANCE_STATS, one value per instance (in instance-id order), from a run's
+    per_instance_stats.json; with its worst case over the instance's robustness and fairness
+    perturbations as `stat (robustness)` and `stat (fairness)`, which is how HELM makes those columns."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    base: dict[str, dict[str, float]] = {}
+    worst: dict[str, dict[str, float]] = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or not isinstance(row.get("instance_id"), str):
+            continue
+        instance = row["instance_id"]
+        perturbation = row.get("perturbation") if isinstance(row.get("perturbation"), dict) else None
+        for stat in row.get("stats") or []:
+            name = stat.get("name") if isinstance(stat, dict) else None
+            value = stat.get("mean") if isinstance(stat, dict) else None
+            if not isinstance(name, dict) or name.get("split") != "test" or name.get("name") not in PER_INSTANCE_STATS:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            key = str(name["name"])
+            kinds = ["robustness", "fairness"] if perturbation is None else [
+                kind for kind in ("robustness", "fairness") if perturbation.get(kind)
+            ]  # fmt: skip
+            if perturbation is None:
+                base.setdefault(key, {})[instance] = float(value)
+            for kind in kinds:
+                column = worst.setdefault(f"{key} ({kind})", {})
+                column[instance] = min(column.get(instance, float(value)), float(value))
+    result: dict[str, list[float]] = {}
+    for key, values in base.items():
+        ids = sorted(values)
+        result[key] = [values[i] for i in ids]
+        for kind in ("robustness", "fairness"):
+            column = worst.get(f"{key} ({kind})", {})
+            result[f"{key} ({kind})"] = [column.get(i, values[i]) for i in ids]
+    return result
 
 
 def guard_outputs(suite: Suite) -> int:

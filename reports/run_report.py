@@ -20,6 +20,8 @@ from audit import __version__
 from audit.model import Severity
 from audit.runner.state import EntryRow, StageRow, State
 from reports.guard import guard
+from reports.markdown import cell as _md
+from reports.markdown import code as _code
 
 SCHEMA_VERSION = 1
 _SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
@@ -423,18 +425,6 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += [f"- manifest line {p['line']}: {_md(p['message'])}" for p in problems]
         lines += [f"- archive member `{_code(r['member'])}` refused: {_md(r['reason'])}" for r in refused]
     return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    cleaned = "".join(c if c.isprintable() else " " for c in text)
-    return cleaned.replace("|", "\\|")
-
-
-def _code(text: str) -> str:
-    """Text inside `code` in a Markdown table or list: no backtick, pipe, newline or control character
-    of an entrant's file name or log can end the span, the cell or the line."""
-    cleaned = "".join(c if c.isprintable() else "\ufffd" for c in text)
-    return cleaned.replace("`", "'").replace("|", "\\|")
 
 
 def _write(path: Path, text: str) -> Path:

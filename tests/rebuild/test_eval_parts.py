@@ -573,6 +573,7 @@ def test_collect_finished_and_unfinished_runs(tmp_path: Path) -> None:
         "finished": True,
         "instances": 2,
         "metrics": {"exact_match": 0.5, "exact_match (robustness)": 0.25, "prefix_exact_match": 1.0},
+        "per_instance": {},  # the test's run has no per_instance_stats.json
     }
     assert not results[b].finished and results[b].metrics == {}
     assert not results[c].finished and results[c].instances is None  # planned, never started

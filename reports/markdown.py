@@ -1,0 +1,16 @@
+"""Text that goes into Markdown tables and code spans, made safe from what entrants wrote."""
+
+from __future__ import annotations
+
+
+def cell(text: str) -> str:
+    """Text in a Markdown table cell or list item: no control character or pipe breaks the row."""
+    cleaned = "".join(c if c.isprintable() else " " for c in str(text))
+    return cleaned.replace("|", "\\|")
+
+
+def code(text: str) -> str:
+    """Text inside `code` in a Markdown table or list: no backtick, pipe, newline or control character
+    of an entrant's file name or log can end the span, the cell or the line."""
+    cleaned = "".join(c if c.isprintable() else "\ufffd" for c in text)
+    return cleaned.replace("`", "'").replace("|", "\\|")
