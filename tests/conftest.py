@@ -43,7 +43,26 @@ def _helm_problem() -> str | None:
     return _helm_checked[0]
 
 
-_PARTS = (("docker", "Docker", _engine_problem), ("helm", "HELM", _helm_problem))
+# ---- Chromium ----------------------------------------------------------------------------------------
+# Tests marked `browser` open the HTML reports in a real headless Chromium (tests/browser.py); the same
+# rule: skipped with one line, failed under CI (where .ci/run installs it with scripts/chromium.sh).
+
+_chromium_checked: list[str | None] = []
+
+
+def _chromium_problem() -> str | None:
+    if not _chromium_checked:
+        from tests.browser import chromium_problem
+
+        _chromium_checked.append(chromium_problem())
+    return _chromium_checked[0]
+
+
+_PARTS = (
+    ("docker", "Docker", _engine_problem),
+    ("helm", "HELM", _helm_problem),
+    ("browser", "browser", _chromium_problem),
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
