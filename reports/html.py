@@ -226,7 +226,7 @@ def _scores(scores: dict[str, Any] | None) -> str:
         )
     parts = []
     definition = scores.get("definition")
-    how = f"{_e(definition)} definition" if definition else "unknown definition"
+    how = f"win rates by the {_e(definition)} definition" if definition else "win rates by an unknown definition"
     if scores.get("scheme"):
         how += f", scheme {_e(scores.get('scheme'))}"
     if scores.get("rank") is not None:
@@ -246,7 +246,7 @@ def _scores(scores: dict[str, Any] | None) -> str:
         line += " (" + "; ".join(notes) + ")"
     if scores.get("claimed_rank") is not None:
         line += f"; claimed rank {_e(scores.get('claimed_rank'))}: {_rank_change(scores.get('rank_change'))}"
-    parts.append(f"<p>{line}. Scored by the {how}.</p>")
+    parts.append(f"<p>{line}; {how}.</p>")
     rows = []
     for total in map(_d, _l(scores.get("totals"))):
         rows.append(
@@ -380,7 +380,7 @@ def _timeline(doc: dict[str, Any]) -> str:
 
 def _timeline_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """doc["timeline"], or for older run folders the same made from the stages and the limits."""
-    if isinstance(doc.get("timeline"), list):
+    if _l(doc.get("timeline")):
         return [_d(step) for step in _l(doc.get("timeline"))]
     limits = {
         "build": _d(doc.get("build")).get("limit_seconds"),
@@ -832,7 +832,7 @@ def leaderboard_html(board: dict[str, Any]) -> str:
     board = _d(board)
     tracks = _d(board.get("tracks"))
     definition = board.get("definition_title") or board.get("definition")
-    facts = [f"scored by the <strong>{_e(definition or 'unknown')}</strong> definition"]
+    facts = [f"win rates: <strong>{_e(definition or 'unknown definition')}</strong>"]
     if board.get("scheme"):
         facts.append(f"scheme {_e(board.get('scheme'))}")
     facts.append(f"{len(tracks)} track(s)")
@@ -996,7 +996,8 @@ def _winrate_table(entries: list[dict[str, Any]]) -> str:
 
 
 def _verdict_badge(verdict: Any) -> str:
-    status = _d(verdict).get("status")
+    """A verdict ({"status", "reason"}, or just its status) as a coloured badge; "—" without one."""
+    status = verdict if isinstance(verdict, str) else _d(verdict).get("status")
     if not isinstance(status, str) or not status:
         return "—"
     label, tone = VERDICTS.get(status, (status, "neutral"))
@@ -1065,10 +1066,11 @@ def _failure_classes(classes: Any, total: int | None) -> str:
             "Why entries failed",
             '<p class="muted">No failure classes: this run folder predates them.</p>',
         )
-    if not classes:
+    items = sorted(map(_d, classes), key=lambda item: -(_i(item.get("entries")) or 0))  # most first, stable
+    if not any(_i(item.get("entries")) for item in items):
         return _section("failure-classes", "Why entries failed", '<p class="tone-good">No entry failed.</p>')
     rows, table = [], []
-    for item in map(_d, classes):
+    for item in items:
         count = _i(item.get("entries"))
         share = _f(item.get("share"))
         if share is None and count is not None and total:
@@ -1129,12 +1131,13 @@ def _ranking(ranking: list[Any]) -> str:
             [
                 f"<td>{_entry_link(name, report, '')}</td>",
                 f"<td>{_e(entry.get('track') or '')}</td>",
+                f"<td>{_verdict_badge(entry.get('verdict'))}</td>",
                 f"<td>{stages}</td>",
             ]
             + [_num_cell(_e(_i(counts.get(s)) or 0)) for s in _SEVERITIES]
         )
-    head = ["entry", "track", "stages", *_SEVERITIES]
-    return _section("entries", "Entries, most problems first", _table(head, rows, numeric=range(3, len(head))))
+    head = ["entry", "track", "verdict", "stages", *_SEVERITIES]
+    return _section("entries", "Entries, most problems first", _table(head, rows, numeric=range(4, len(head))))
 
 
 def _family_table(families: dict[str, Any]) -> str:

@@ -282,9 +282,11 @@ def summary_sample() -> dict[str, Any]:
     """summary.json of a run, with the keys verdicts add."""
     ranking = [
         {"name": "4090/u/broken", "track": "4090", "counts": {"high": 2, "medium": 1, "low": 3, "info": 0,
-         "suppressed": 1}, "stages": {"build": "failed", "eval": "skipped", "train": "failed"}},
+         "suppressed": 1}, "stages": {"build": "failed", "eval": "skipped", "train": "failed"},
+         "verdict": "not-reproducible"},
         {"name": "A100/alice/learner", "track": "A100", "counts": {"high": 0, "medium": 0, "low": 2, "info": 0,
-         "suppressed": 0}, "stages": {"build": "passed", "eval": "passed", "train": "passed"}},
+         "suppressed": 0}, "stages": {"build": "passed", "eval": "passed", "train": "passed"},
+         "verdict": "reproducible"},
     ]  # fmt: skip
     return {
         "schema_version": 1, "tool": {"name": "repro-audit", "version": "0.1.0"}, "entries": 7,
@@ -297,8 +299,9 @@ def summary_sample() -> dict[str, Any]:
         "sources": [{"id": "x", "kind": "manifest", "data": {"problems": [{"line": 3, "message": "no URL"}],
                                                            "refused": [{"member": "../x", "reason": "outside"}]}}],
         "verdicts": {"reproducible": 3, "reproducible-with-deviations": 0, "not-reproducible": 2, "not-evaluated": 2},
-        "failure_classes": [{"class": "failed to build", "entries": 2, "share": 0.286},
-                            {"class": "training timeout", "entries": 1, "share": 0.143}],
+        "failure_classes": [{"class": "build timeout", "entries": 0, "share": 0.0},
+                            {"class": "training timeout", "entries": 1, "share": 0.143},
+                            {"class": "failed to build", "entries": 2, "share": 0.286}],
         "leaderboards": {"A100": "leaderboards/index.html#track-a100", "4090": "leaderboards/index.html#track-4090"},
     }  # fmt: skip
 
@@ -698,13 +701,28 @@ def test_the_summary_has_verdicts_failure_classes_and_links() -> None:
     assert "entries/4090/u/broken/report.html" in hrefs
     chart = next(c for c in svgs(text) if "failure class" in (c.get("aria-label") or ""))
     widths, full = bar_widths(chart), track_width(chart)
-    assert widths == pytest.approx([0.286 * full, 0.143 * full], abs=0.01)
+    assert widths == pytest.approx([0.286 * full, 0.143 * full, 0.0], abs=0.01)  # most entries first
     for part in ("stages", "entries", "families", "sources"):
         assert page.text_of(part), part
     assert "manifest line 3: no URL" in page.text_of("sources")
-    # entries in the summary's order: most problems first
+    # entries in the summary's order: most problems first, with their verdicts
     entries = page.text_of("entries")
     assert entries.index("4090/u/broken") < entries.index("A100/alice/learner")
+    assert entries.index("Not reproducible") < entries.index("A100/alice/learner") < entries.index("Reproducible")
+
+
+def test_a_summary_where_no_entry_failed_says_so() -> None:
+    summary = summary_sample()
+    for item in summary["failure_classes"]:
+        item.update(entries=0, share=0.0)
+    assert "No entry failed" in Page(summary_html(summary)).text_of("failure-classes")
+
+
+def test_an_empty_timeline_is_made_from_the_stages() -> None:
+    doc = learner_document()
+    doc["timeline"] = []  # not filled in yet
+    chart = next(c for c in svgs(entry_html(doc)) if "per stage" in (c.get("aria-label") or ""))
+    assert len(bar_widths(chart)) == 3
 
 
 def test_a_summary_of_an_older_run_folder_says_what_it_lacks() -> None:
