@@ -47,6 +47,8 @@ from audit.secrets.verify import VerifyConfigError, check_base_url
 from reports import hosts_table, json_v1, run_report, sarif, scrub_report, terminal
 from reports.guard import guard
 from reports.progress import LiveProgress, PlainProgress
+from reports.score_inputs import ScoreInputError
+from reports.scoring import SchemeError
 
 STAGE_NAMES = [*(stage.name for stage in STAGES), "build", "train", "eval"]
 ENGINE_STAGES = ("build", "train", "eval")  # the stages that need a Docker Engine
@@ -64,6 +66,7 @@ EXIT_INTERRUPTED = 130
 FORMATS = ("terminal", "json", "sarif")
 """What `check --format` writes."""
 PROBE_FORMATS = ("terminal", "json")
+SCORE_FORMATS = ("terminal", "json", "markdown", "csv", "html")
 
 
 class _GuardedConsole(Console):
@@ -294,12 +297,45 @@ def build_parser() -> argparse.ArgumentParser:
         "default: overrides.toml at the root of a folder archive, if there is one",
     )
 
+    _add_scoring_arguments(run.add_argument_group("scoring"))
+
     report = commands.add_parser(
         "report",
-        help="re-render a run's reports from its state, without running anything",
-        description="Write DIR/entries/<name>/report.{json,md} and DIR/summary.{json,md} from DIR/state.sqlite.",
+        help="re-render a run's reports and leaderboards from its state, without running anything",
+        description=(
+            "Write DIR/entries/<name>/report.{json,md,html}, DIR/leaderboards/ and DIR/summary.{json,md,html} from "
+            "DIR/state.sqlite."
+        ),
     )
     report.add_argument("out", type=Path, metavar="DIR", help="a folder written by `repro-audit run`")
+    _add_scoring_arguments(report.add_argument_group("scoring"))
+
+    score = commands.add_parser(
+        "score",
+        help="scores and leaderboards as the competition computed them, compared with claimed results",
+        description=(
+            "Score every entry of a track: win rates per metric, mean win rate per scenario, geometric mean per "
+            "set, final score (1/3 open + 2/3 hidden), rank; with --claimed, the reproduced values against the "
+            "claimed ones. Exit codes: 0 scored (and within tolerance of the claims), 1 some metric or final score "
+            "is outside its tolerance of the claimed value, 2 usage error or unreadable input."
+        ),
+    )
+    given = score.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--metrics",
+        type=Path,
+        metavar="FILE",
+        help='JSON: {"entry": {"MMLU - EM": 0.41, ...}} (null = missing), or {"tracks": {"A100": {...}}}',
+    )
+    given.add_argument("--run", type=Path, metavar="DIR", help="a folder written by `repro-audit run`")
+    score.add_argument(
+        "--track", metavar="NAME", help="with --run: only this track; with a flat --metrics file: its track's name"
+    )
+    score.add_argument(
+        "--format", choices=SCORE_FORMATS, default="terminal", help=f"output format ({', '.join(SCORE_FORMATS)})"
+    )
+    score.add_argument("--output", type=Path, metavar="FILE", help="write to FILE (default: standard output)")
+    _add_scoring_arguments(score)
 
     hosts = commands.add_parser(
         "hosts",
@@ -345,6 +381,79 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
     return parser
+
+
+def _add_scoring_arguments(group: Any) -> None:
+    group.add_argument(
+        "--claimed",
+        type=Path,
+        metavar="FILE",
+        help="the entries' claimed results (same JSON as --metrics; may add rank, score_full), e.g. the published "
+        "leaderboard",
+    )
+    group.add_argument(
+        "--scheme",
+        type=Path,
+        metavar="FILE",
+        help="scoring scheme (TOML, see reports/schemes/neurips-2023.toml); default: the scheme.toml next to the "
+        "entries' evaluation conf, else the competition's",
+    )
+    group.add_argument(
+        "--win-rate",
+        choices=("competition", "helm"),
+        default="competition",
+        help="competition: ties 1/(c(c-1)), divided by n, missing values worst (default); helm: HELM's mean win "
+        "rate, ties half, divided by n-1, missing values skipped",
+    )
+    group.add_argument(
+        "--tolerance",
+        type=_fraction,
+        metavar="X",
+        help="one absolute tolerance for every metric (default: the Wilson 95%% interval of accuracy metrics "
+        "over their instances, else 0.01)",
+    )
+    group.add_argument(
+        "--score-tolerance",
+        type=_fraction,
+        default=0.05,
+        metavar="X",
+        help="for scores without a bootstrap interval (default: 0.05)",
+    )
+    group.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="resamples of the evaluated instances for 95%% intervals of scores and ranks (default: 1000; 0: none)",
+    )
+    group.add_argument("--seed", type=int, default=0, metavar="N", help="the bootstrap's random seed (default: 0)")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of 0 or more")
+    return value
+
+
+def _score_settings(args: argparse.Namespace) -> Any:
+    from reports.reproduction import Tolerance
+    from reports.score_inputs import Settings
+    from reports.scoring import Definition
+
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap {args.bootstrap}: give 0 (no intervals) or a number of resamples")
+    return Settings(
+        scheme_file=args.scheme,
+        claimed_file=args.claimed,
+        definition=Definition(args.win_rate),
+        tolerance=Tolerance(score=args.score_tolerance, fixed=args.tolerance),
+        replicates=args.bootstrap,
+        seed=args.seed,
+    )
 
 
 class _FormatAction(argparse.Action):
@@ -434,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         VerifyConfigError,
         RunError,
         StateError,
+        SchemeError,
+        ScoreInputError,
     ) as exc:
         stderr.print(f"repro-audit: error: {exc}", markup=False)
         return EXIT_ERROR
@@ -460,7 +571,9 @@ def _run(argv: list[str]) -> int:
     if args.command == "run":
         return _run_batch(args)
     if args.command == "report":
-        return _report(args.out)
+        return _report(args.out, _score_settings(args))
+    if args.command == "score":
+        return _score(args)
     if args.command == "hosts":
         return _hosts(args)
     if args.command == "clean":
@@ -534,7 +647,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         if not entries:
             console.print(f"repro-audit: no submission found in {args.source}", markup=False)
             return EXIT_NO_ENTRIES
-        _write_run_reports(result.state, args.out)
+        _write_run_reports(result.state, args.out, _score_settings(args))
         stages = result.state.stages()
     finally:
         result.state.close()
@@ -740,13 +853,13 @@ def _probe(args: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_FINDINGS
 
 
-def _write_run_reports(state: State, out: Path) -> None:
+def _write_run_reports(state: State, out: Path, scoring: Any) -> None:
     """Write the reports unless those on disk were written after the state last changed (a resumed run
     with nothing left to do need not rewrite hundreds of files)."""
     written, changed = state.meta("reports_written"), state.last_change()
     if written is not None and (changed is None or written >= changed) and (out / "summary.json").is_file():
         return
-    run_report.write_all(state, out)
+    run_report.write_all(state, out, scoring)
     state.set_meta("reports_written", now())
 
 
@@ -754,12 +867,12 @@ def _wanted_entry(name: str, patterns: tuple[str, ...]) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def _report(out: Path) -> int:
+def _report(out: Path, scoring: Any) -> int:
     if not (out / "state.sqlite").is_file():
         raise UsageError(f"{out} holds no run (no state.sqlite): give the --out folder of `repro-audit run`")
     state = State(out / "state.sqlite")
     try:
-        written = run_report.write_all(state, out)
+        written = run_report.write_all(state, out, scoring)
         state.set_meta("reports_written", now())
     finally:
         state.close()
@@ -767,6 +880,66 @@ def _report(out: Path) -> int:
         f"repro-audit: wrote {len(written)} report file(s) in {out}", markup=False
     )
     return EXIT_OK
+
+
+def _score(args: argparse.Namespace) -> int:
+    """`repro-audit score`: 0 scored, 1 something outside its tolerance of the claims, 2 bad input."""
+    from reports import leaderboard, score_inputs
+    from reports.scoring import competition_scheme, load_scheme
+
+    settings = _score_settings(args)
+    if args.output is not None:
+        _parent(args.output)
+    if args.run is not None:
+        if not (args.run / "state.sqlite").is_file():
+            raise UsageError(f"{args.run} holds no run (no state.sqlite): give the --out folder of `repro-audit run`")
+        state = State(args.run / "state.sqlite")
+        try:
+            results, options, warnings = score_inputs.score_run(state, settings, args.track)
+        finally:
+            state.close()
+        if not results:
+            raise UsageError(
+                f"{args.run} has no entry in track {args.track!r}" if args.track else f"{args.run} has no entry"
+            )
+    else:
+        scheme = load_scheme(args.scheme) if args.scheme is not None else competition_scheme()
+        values, warnings = score_inputs.load_values(args.metrics, "metrics file", track=args.track, scheme=scheme)
+        if not any(values.values()):
+            raise UsageError(f"{args.metrics} holds no entry" + (f" in track {args.track!r}" if args.track else ""))
+        tracks = {name: score_inputs.TrackData(table=dict(entries)) for name, entries in values.items()}
+        results, options, more = score_inputs.score_tracks(tracks, scheme, settings)
+        warnings += more
+    stderr = _GuardedConsole(stderr=True, highlight=False)
+    for warning in warnings:
+        stderr.print(f"repro-audit: warning: {warning}", markup=False)
+    board = leaderboard.document(results, options)
+    if args.format == "json":
+        text = leaderboard.render_json(board)
+    elif args.format == "markdown":
+        text = leaderboard.render_markdown(board)
+    elif args.format == "csv":
+        text = leaderboard.render_csv(board)
+    elif args.format == "html":
+        from reports import html
+
+        text = html.leaderboard_html(board)
+    else:
+        console = (
+            Console(highlight=False, soft_wrap=True)
+            if args.output is None
+            else Console(no_color=True, width=160, highlight=False, soft_wrap=True)
+        )
+        with console.capture() as captured:
+            leaderboard.render_terminal(board, console)
+        text = captured.get()
+    if args.output is None:
+        sys.stdout.write(guard(text))
+        sys.stdout.flush()
+    else:
+        _write_atomically(args.output, guard(text))
+    outside = [name for result in results for name in leaderboard.outside_tolerance(result)]
+    return EXIT_FINDINGS if outside else EXIT_OK
 
 
 def _scrub(args: argparse.Namespace) -> int:

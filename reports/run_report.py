@@ -19,9 +19,12 @@ from typing import Any
 from audit import __version__
 from audit.model import Severity
 from audit.runner.state import EntryRow, StageRow, State
+from reports import leaderboard, verdict
 from reports.guard import guard
 from reports.markdown import cell as _md
 from reports.markdown import code as _code
+from reports.score_inputs import DEFAULT_TRACK, ScoreInputError, Settings, score_run
+from reports.scoring import SchemeError
 
 SCHEMA_VERSION = 1
 _SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
@@ -34,19 +37,69 @@ class EntryDocument:
     document: dict[str, Any]
 
 
-def write_all(state: State, run_dir: Path) -> list[Path]:
-    """Every report of the run, from the state; returns the files written."""
+def write_all(state: State, run_dir: Path, scoring: Settings | None = None) -> list[Path]:
+    """Every report of the run, from the state; returns the files written. Per entry report.json, .md
+    and .html; the leaderboards of every track (leaderboards/); the summary (summary.json, .md, .html)."""
+    from reports import html
+
     written = []
     documents = [entry_document(state, entry) for entry in state.entries()]
+    board, scored = _score(state, documents, scoring or Settings())
     for doc in documents:
         folder = run_dir / "entries" / doc.name
         folder.mkdir(parents=True, exist_ok=True)
         written.append(_write(folder / "report.json", json.dumps(doc.document, indent=2, ensure_ascii=False) + "\n"))
         written.append(_write(folder / "report.md", entry_markdown(doc.document)))
-    summary = summary_document(state, [d.document for d in documents])
+        written.append(_write(folder / "report.html", html.entry_html(doc.document)))
+    if board is not None:
+        boards = run_dir / "leaderboards"
+        boards.mkdir(exist_ok=True)
+        written.append(_write(boards / "leaderboard.json", leaderboard.render_json(board)))
+        written.append(_write(boards / "leaderboard.md", leaderboard.render_markdown(board)))
+        written.append(_write(boards / "leaderboard.csv", leaderboard.render_csv(board)))
+        written.append(_write(boards / "index.html", html.leaderboard_html(board)))
+    summary = summary_document(state, [d.document for d in documents]) | {"scoring": scored}
+    if board is not None:
+        summary["leaderboards"] = {
+            track: f"leaderboards/index.html#track-{html.track_slug(track)}" for track in board["tracks"]
+        }
     written.append(_write(run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"))
     written.append(_write(run_dir / "summary.md", summary_markdown(summary)))
+    written.append(_write(run_dir / "summary.html", html.summary_html(summary)))
     return written
+
+
+def _score(
+    state: State, documents: list[EntryDocument], settings: Settings
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Score the run, put each entry's scores, verdict and timeline into its document, and make the
+    leaderboards. Scoring that cannot be done (a scheme file in error) is said in the summary; the
+    entries still get their verdicts."""
+    board = None
+    results: list[leaderboard.TrackResult] = []
+    options: leaderboard.Options | None = None
+    try:
+        results, options, warnings = score_run(state, settings)
+        scored = {"status": "scored", "scheme": options.scheme.name, "definition": options.definition.value,
+                  "warnings": warnings}  # fmt: skip
+    except (SchemeError, ScoreInputError) as exc:
+        scored = {"status": "skipped", "reason": str(exc), "warnings": []}
+    by_track = {r.scores.track: r for r in results}
+    for doc in documents:
+        track = by_track.get(doc.document["track"] or DEFAULT_TRACK)
+        scored_entry = track.scores.entry(doc.name) if track is not None else None
+        measured = scored_entry is not None and any(v is not None for v in scored_entry.metrics.values())
+        # an entry with no metric at all still counts in its track's win rates, but has no scores to show
+        doc.document["scores"] = leaderboard.entry_section(track, doc.name) if track and measured else None
+        doc.document["verdict"] = verdict.verdict(doc.document)
+        doc.document["timeline"] = verdict.timeline(doc.document)
+    if options is not None and any(doc.document.get("eval") for doc in documents):
+        extras = {
+            doc.name: {"verdict": doc.document["verdict"], "report": f"entries/{doc.name}/report.html"}
+            for doc in documents
+        }
+        board = leaderboard.document(results, options, extras)
+    return board, scored
 
 
 def entry_document(state: State, entry: EntryRow) -> EntryDocument:
@@ -63,6 +116,7 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
         "tool": {"name": "repro-audit", "version": __version__},
         "name": entry.name,
         "track": entry.track,
+        "verdict": None,  # filled in once the run is scored (write_all)
         "source": {"kind": entry.source_kind, "where": entry.source},
         "path": entry.path,
         "commit": entry.data.get("commit"),
@@ -76,6 +130,8 @@ def entry_document(state: State, entry: EntryRow) -> EntryDocument:
         "build": _build(build),
         "train": _train(train, artifacts.get("train/train.log")),
         "eval": _evaluation(evaluation, artifacts),
+        "timeline": [],
+        "scores": None,
     }
     return EntryDocument(entry.name, document)
 
@@ -161,6 +217,8 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
             builds[target.get("class") or target["status"]] += 1
     trainings = Counter(entry["train"]["end"] for entry in entries if entry.get("train"))
     evaluations = Counter(entry["eval"]["outcome"] for entry in entries if entry.get("eval"))
+    verdicts = Counter((entry.get("verdict") or verdict.verdict(entry))["status"] for entry in entries)
+    failures = Counter(c for entry in entries for c in verdict.failure_classes(entry))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "repro-audit", "version": __version__},
@@ -170,12 +228,18 @@ def summary_document(state: State, entries: list[dict[str, Any]]) -> dict[str, A
         "builds": dict(sorted(builds.items(), key=lambda item: (-item[1], item[0]))),
         "trainings": dict(sorted(trainings.items(), key=lambda item: (-item[1], item[0]))),
         "evaluations": dict(sorted(evaluations.items(), key=lambda item: (-item[1], item[0]))),
+        "verdicts": {status: verdicts.get(status, 0) for status in verdict.STATUSES},
+        "failure_classes": [
+            {"class": name, "entries": failures[name], "share": failures[name] / len(entries) if entries else 0.0}
+            for name in verdict.FAILURE_CLASSES
+        ],
         "ranking": [
             {
                 "name": e["name"],
                 "track": e["track"],
                 "counts": e["counts"],
                 "stages": {s["stage"]: s["status"] for s in e["stages"]},
+                "verdict": (e.get("verdict") or {}).get("status"),
             }
             for e in ranked
         ],
@@ -194,6 +258,9 @@ def _problem_score(entry: dict[str, Any]) -> int:
 
 def entry_markdown(doc: dict[str, Any]) -> str:
     lines = [f"# {_md(doc['name'])}", ""]
+    said = doc.get("verdict")
+    if said:
+        lines += [f"**{VERDICT_TITLES.get(said['status'], said['status'])}**: {_md(said['reason'])}", ""]
     source = doc["source"]
     lines.append(f"- track: {doc['track'] or 'unknown'}")
     lines.append(f"- source: {source['kind']} `{_code(source['where'])}`")
@@ -206,6 +273,8 @@ def entry_markdown(doc: dict[str, Any]) -> str:
     lines.append(
         "- findings: " + ", ".join(f"{counts[s]} {s}" for s in _SEVERITIES) + f", {counts['suppressed']} suppressed"
     )
+    if doc.get("scores"):
+        lines += _scores_markdown(doc["scores"])
     lines += ["", "## Stages", "", "| stage | status | seconds | reason |", "|---|---|---|---|"]
     for stage in doc["stages"]:
         seconds = "" if stage["seconds"] is None else f"{stage['seconds']:.2f}"
@@ -245,6 +314,51 @@ def entry_markdown(doc: dict[str, Any]) -> str:
 
 
 FENCE = "`" * 3
+VERDICT_TITLES = {
+    verdict.REPRODUCIBLE: "Reproducible",
+    verdict.WITH_DEVIATIONS: "Reproducible with deviations",
+    verdict.NOT_REPRODUCIBLE: "Not reproducible",
+    verdict.NOT_EVALUATED: "Not evaluated",
+}
+
+
+def _scores_markdown(scores: dict[str, Any]) -> list[str]:
+    rank = scores.get("rank")
+    where = f"rank {rank} of {scores['entries']}" if rank is not None else f"not ranked among {scores['entries']}"
+    if scores.get("rank_interval"):
+        low, high = scores["rank_interval"]
+        where += f" (95% interval {low} to {high})"
+    if scores.get("claimed_rank") is not None:
+        where += f", claimed {scores['claimed_rank']}"
+    lines = ["", "## Scores", "", f"Track {_md(scores['track'])}: {where}; win rate: {scores['definition']}."]
+    lines += ["", "| score | reproduced | claimed | difference | 95% interval |", "|---|---|---|---|---|"]
+    for total in scores["totals"]:
+        interval = total.get("interval")
+        shown = f"[{_num(interval[0])}, {_num(interval[1])}]" if interval else ""
+        lines.append(
+            f"| {_md(total['title'])} | {_num(total['value'])} | {_num(total['claimed'])} | "
+            f"{_num(total['difference'])} | {shown} |"
+        )
+    lines += ["", "| scenario | metric | value | claimed | difference | tolerance | within | win rate |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for scenario in scores["scenarios"]:
+        for metric in scenario["metrics"]:
+            within = {True: "yes", False: "**no**", None: ""}[metric["within"]]
+            lines.append(
+                f"| {_md(scenario['title'])} ({_num(scenario['mean_win_rate'])}) | {_md(metric['title'])} | "
+                f"{_num(metric['value'])} | {_num(metric['claimed'])} | {_num(metric['difference'])} | "
+                f"{_num(metric['tolerance'])} | {within} | {_num(metric['win_rate'])} |"
+            )
+    for key in ("stability", "note"):
+        if scores.get(key):
+            lines += ["", f"{key.capitalize()}: {_md(scores[key])}."]
+    return lines
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
 
 
 def _build_markdown(build: dict[str, Any]) -> list[str]:
@@ -418,6 +532,20 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("evaluations"):
         lines += ["", "## Evaluation", "", "| outcome | entries |", "|---|---|"]
         lines += [f"| {outcome} | {count} |" for outcome, count in summary["evaluations"].items()]
+    if summary.get("verdicts"):
+        lines += ["", "## Verdicts", "", "| verdict | entries |", "|---|---|"]
+        lines += [f"| {VERDICT_TITLES[k]} | {v} |" for k, v in summary["verdicts"].items()]
+    failing = [c for c in summary.get("failure_classes", []) if c["entries"]]
+    if failing:
+        lines += ["", "## Failure classes", "", "| class | entries | share |", "|---|---|---|"]
+        lines += [f"| {c['class']} | {c['entries']} | {c['share']:.0%} |" for c in failing]
+    if summary.get("leaderboards"):
+        lines += ["", "## Leaderboards", ""]
+        lines += [f"- {_md(track)}: `{_code(link)}`" for track, link in summary["leaderboards"].items()]
+    scoring = summary.get("scoring") or {}
+    if scoring.get("status") == "skipped":
+        lines += ["", f"Not scored: {_md(scoring['reason'])}."]
+    lines += [f"- scoring: {_md(w)}" for w in scoring.get("warnings", [])]
     problems = [p for source in summary["sources"] for p in source["data"].get("problems", [])]
     refused = [r for source in summary["sources"] for r in source["data"].get("refused", [])]
     if problems or refused:

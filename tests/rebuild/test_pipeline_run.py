@@ -152,3 +152,29 @@ def test_the_reports_tell_the_evaluation(pipeline_run: tuple[int, Path]) -> None
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["evaluations"]["evaluated"] >= 1 and summary["evaluations"]["unhealthy"] == 1
     assert summary["trainings"]["timeout"] == 1
+
+
+def test_the_run_is_scored_and_every_entry_has_its_verdict(pipeline_run: tuple[int, Path]) -> None:
+    _code, out = pipeline_run
+    for name, expected in EXPECTED.items():
+        report = _report(out, name)
+        assert report["verdict"]["status"] == expected["verdict"], (name, report["verdict"])
+        for kind in ("md", "html"):
+            assert (out / "entries" / name / f"report.{kind}").is_file(), name
+    board = json.loads((out / "leaderboards" / "leaderboard.json").read_text(encoding="utf-8"))
+    assert board["scheme"] == "offline-fixtures"  # found next to the evaluation conf
+    a100 = board["tracks"]["A100"]["entries"]
+    assert a100[0]["name"] == "A100/alice/learner" and a100[0]["rank"] == 1
+    assert a100[0]["verdict"]["status"] == "reproducible"
+    assert a100[0]["intervals"]["rank"] is not None  # HELM's per-instance results were kept for the bootstrap
+    learner = _report(out, "A100/alice/learner")["scores"]
+    assert learner["rank"] == 1 and learner["entries"] == 4
+    em = {m["title"]: m for s in learner["scenarios"] for m in s["metrics"]}["Capitals - EM"]
+    assert em["instances"] == 25 and em["value"] >= 0.7
+    for kind in ("md", "csv", "json"):
+        assert (out / "leaderboards" / f"leaderboard.{kind}").is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdicts"] == {"reproducible": 1, "reproducible-with-deviations": 1, "not-reproducible": 5,
+                                   "not-evaluated": 0}  # fmt: skip
+    classes = {c["class"]: c["entries"] for c in summary["failure_classes"]}
+    assert classes["training timeout"] == 1 and classes["out of memory"] == 2 and classes["evaluation timeout"] == 1
