@@ -164,3 +164,13 @@ def test_from_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert entries[0]["intervals"]["rank"] == [1, 2]  # one answer apart: the bootstrap cannot separate them
     assert "ranks first in" in board["tracks"]["A100"]["stability"]
     assert main(["score", "--run", str(run), "--track", "H100"]) == 2
+
+
+def test_html_leaderboard_is_one_self_contained_page(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    scheme, metrics = inputs
+    out = tmp_path / "board.html"
+    assert main(["score", "--metrics", str(metrics), "--scheme", str(scheme), "--track", "A100",
+                 "--format", "html", "--output", str(out)]) == 0  # fmt: skip
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and 'id="track-a100"' in page and "<svg" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
