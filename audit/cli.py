@@ -620,6 +620,7 @@ def _run(argv: list[str]) -> int:
 
 
 def _run_batch(args: argparse.Namespace) -> int:
+    scoring = _score_settings(args)  # a bad scoring option is said before the run, not after
     check = CheckOptions(isolated=args.isolated, entropy=args.entropy, history=args.history, jobs=1)
     context = RunContext(
         run_dir=args.out.resolve(), check=check, fail_on=args.fail_on, clone_timeout=max(1.0, args.clone_timeout)
@@ -647,13 +648,14 @@ def _run_batch(args: argparse.Namespace) -> int:
         if not entries:
             console.print(f"repro-audit: no submission found in {args.source}", markup=False)
             return EXIT_NO_ENTRIES
-        _write_run_reports(result.state, args.out, _score_settings(args))
+        _write_run_reports(result.state, args.out, scoring)
         stages = result.state.stages()
     finally:
         result.state.close()
     failed = [s for s in stages if s.status in ("failed", "errored") and _wanted_entry(s.entry, options.entries)]
     console.print(
-        f"repro-audit: {len(entries)} entries, {result.ran} stage run(s) now; reports in {args.out}/summary.md",
+        f"repro-audit: {len(entries)} entries{_verdict_counts(args.out)}, {result.ran} stage run(s) now; reports in "
+        f"{args.out}/summary.html",
         markup=False,
     )
     if result.interrupted:
@@ -662,6 +664,16 @@ def _run_batch(args: argparse.Namespace) -> int:
         console.print("repro-audit: interrupted; run the same command again to resume", markup=False)
         return EXIT_INTERRUPTED
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _verdict_counts(out: Path) -> str:
+    """ " (1 reproducible, 5 not reproducible)" from the summary just written; "" if it cannot be read."""
+    try:
+        verdicts = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("verdicts") or {}
+    except (OSError, ValueError):
+        return ""
+    said = [f"{count} {status.replace('-', ' ')}" for status, count in verdicts.items() if count]
+    return f" ({', '.join(said)})" if said else ""
 
 
 def _stages(args: argparse.Namespace) -> tuple[tuple[Stage, ...], tuple[BeforeHook, ...]]:

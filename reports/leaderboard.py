@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reports.markdown import cell as _md
+from reports.markdown import number as _fmt
 from reports.reproduction import (
     BootstrapResult,
     InstanceResults,
@@ -281,14 +282,6 @@ def _number(value: Any) -> float | None:
 
 def render_json(board: dict[str, Any]) -> str:
     return json.dumps(board, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:.2e}"
-    return str(value)
 
 
 def _interval(value: list[float] | None, digits: int = 3) -> str:

@@ -14,3 +14,13 @@ def code(text: str) -> str:
     of an entrant's file name or log can end the span, the cell or the line."""
     cleaned = "".join(c if c.isprintable() else "\ufffd" for c in text)
     return cleaned.replace("`", "'").replace("|", "\\|")
+
+
+def number(value: object, digits: int = 3) -> str:
+    """A score or metric in a table: fixed digits, an exponent for what would show as zero, "—" for
+    missing; integers (ranks) as they are."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:.2e}"
+    return str(value)

@@ -23,6 +23,7 @@ from reports import leaderboard, verdict
 from reports.guard import guard
 from reports.markdown import cell as _md
 from reports.markdown import code as _code
+from reports.markdown import number as _num
 from reports.score_inputs import DEFAULT_TRACK, ScoreInputError, Settings, score_run
 from reports.scoring import SchemeError
 
@@ -353,12 +354,6 @@ def _scores_markdown(scores: dict[str, Any]) -> list[str]:
         if scores.get(key):
             lines += ["", f"{key.capitalize()}: {_md(scores[key])}."]
     return lines
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
 
 
 def _build_markdown(build: dict[str, Any]) -> list[str]:
