@@ -441,11 +441,15 @@ def _fraction(text: str) -> float:
 
 def _score_settings(args: argparse.Namespace) -> Any:
     from reports.reproduction import Tolerance
-    from reports.score_inputs import Settings
-    from reports.scoring import Definition
+    from reports.score_inputs import Settings, load_values
+    from reports.scoring import Definition, competition_scheme, load_scheme
 
-    if args.bootstrap < 0:
-        raise UsageError(f"--bootstrap {args.bootstrap}: give 0 (no intervals) or a number of resamples")
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise UsageError(f"--bootstrap {args.bootstrap}: give 0 (no intervals) or 2 or more resamples")
+    # files named on the command line are read now: an error in one is said before any work, exit 2
+    scheme = load_scheme(args.scheme) if args.scheme is not None else competition_scheme()
+    if args.claimed is not None:
+        load_values(args.claimed, "claimed results", track=None, scheme=scheme, claimed=True)
     return Settings(
         scheme_file=args.scheme,
         claimed_file=args.claimed,
@@ -869,10 +873,21 @@ def _write_run_reports(state: State, out: Path, scoring: Any) -> None:
     """Write the reports unless those on disk were written after the state last changed (a resumed run
     with nothing left to do need not rewrite hundreds of files)."""
     written, changed = state.meta("reports_written"), state.last_change()
-    if written is not None and (changed is None or written >= changed) and (out / "summary.json").is_file():
+    same_scoring = state.meta("reports_scoring") == _scoring_key(scoring)
+    fresh = written is not None and (changed is None or written >= changed)
+    if fresh and same_scoring and (out / "summary.json").is_file():
         return
     run_report.write_all(state, out, scoring)
     state.set_meta("reports_written", now())
+    state.set_meta("reports_scoring", _scoring_key(scoring))
+
+
+def _scoring_key(scoring: Any) -> str:
+    """What the reports were scored with: the options, and the named files' sizes and times (a claimed
+    file edited since is a reason to write them again)."""
+    files = [p for p in (scoring.scheme_file, scoring.claimed_file) if p is not None]
+    stamps = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] if p.is_file() else [str(p)] for p in files]
+    return json.dumps([repr(scoring), stamps])
 
 
 def _wanted_entry(name: str, patterns: tuple[str, ...]) -> bool:
@@ -886,6 +901,7 @@ def _report(out: Path, scoring: Any) -> int:
     try:
         written = run_report.write_all(state, out, scoring)
         state.set_meta("reports_written", now())
+        state.set_meta("reports_scoring", _scoring_key(scoring))
     finally:
         state.close()
     Console(stderr=True, highlight=False).print(

@@ -17,6 +17,7 @@ metrics.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -289,6 +290,8 @@ def read_metrics(stats: Path) -> dict[str, float]:
             continue
         if isinstance(row.get("mean"), bool) or not isinstance(row.get("mean"), int | float):
             continue
+        if not math.isfinite(row["mean"]):  # a NaN is no value: the scoring counts it as missing
+            continue
         key = str(name.get("name"))
         perturbation = name.get("perturbation")
         if isinstance(perturbation, dict):
@@ -323,7 +326,7 @@ def read_per_instance(path: Path) -> dict[str, list[float]]:
             value = stat.get("mean") if isinstance(stat, dict) else None
             if not isinstance(name, dict) or name.get("split") != "test" or name.get("name") not in PER_INSTANCE_STATS:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 continue
             key = str(name["name"])
             kinds = ["robustness", "fairness"] if perturbation is None else [

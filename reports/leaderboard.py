@@ -42,6 +42,7 @@ class TrackInput:
     instances: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # entry -> title -> instances
     per_instance: Mapping[str, InstanceResults] = field(default_factory=dict)
     claimed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # entry -> title/score -> value
+    claimed_elsewhere: int = 0  # entries the claims hold that this run does not: scores are not comparable
 
 
 @dataclass(frozen=True)
@@ -105,19 +106,23 @@ def outside_tolerance(result: TrackResult) -> list[str]:
 
 def claimed_of(result: TrackResult, name: str) -> dict[str, Any] | None:
     """The claimed rank and scores of an entry: as the claim gives them, else computed from its claimed
-    metrics like the reproduced ones."""
+    metrics like the reproduced ones. None for each when the claims were made among other entries than
+    this run's (scores and ranks are relative to the field) or the entry claims no metric."""
     claim = result.given.claimed.get(name)
     if claim is None:
         return None
-    computed = result.claimed.entry(name) if result.claimed else None
+    keys = ["rank", *(f"score_{s.name}" for s in result.scores.scheme.sets), "score_full"]
+    if result.given.claimed_elsewhere:
+        return dict.fromkeys(keys)
+    titles = {m.title for m in result.scores.scheme.metrics}
+    computed = result.claimed.entry(name) if result.claimed and titles & set(claim) else None
     out: dict[str, Any] = {}
-    for which in ("rank", "full", *(s.name for s in result.scores.scheme.sets)):
-        key = which if which == "rank" else f"score_{which}"
+    for key in keys:
         given = claim.get(key)
         if isinstance(given, int | float) and not isinstance(given, bool):
-            out[key] = given
+            out[key] = int(given) if key == "rank" else given
         elif computed is not None:
-            out[key] = computed.rank if which == "rank" else computed.score(which)
+            out[key] = computed.rank if key == "rank" else computed.score(key.removeprefix("score_"))
         else:
             out[key] = None
     return out
@@ -169,7 +174,9 @@ def _track(result: TrackResult, all_extras: Mapping[str, Mapping[str, Any]]) -> 
         row["verdict"] = extras.get("verdict")
         row["report"] = extras.get("report")
         entries.append(row)
-    notes = list(result.scores.notes) + (list(result.bootstrap.notes) if result.bootstrap else [])
+    notes = (
+        list(result.scores.notes) + _claim_notes(result) + (list(result.bootstrap.notes) if result.bootstrap else [])
+    )
     return {
         "entries": entries,
         "sets": {
@@ -229,7 +236,7 @@ def entry_section(result: TrackResult, name: str) -> dict[str, Any] | None:
         scenarios.append(
             {"set": sc.set, "title": sc.title, "mean_win_rate": entry.scenarios.get(sc.title), "metrics": metrics}
         )
-    notes = list(result.scores.notes)
+    notes = list(result.scores.notes) + _claim_notes(result)
     return {
         "track": result.scores.track,
         "scheme": scheme.name,
@@ -246,6 +253,15 @@ def entry_section(result: TrackResult, name: str) -> dict[str, Any] | None:
         "stability": result.bootstrap.stability(result.scores) if result.bootstrap else None,
         "note": "; ".join(notes) or None,
     }
+
+
+def _claim_notes(result: TrackResult) -> list[str]:
+    if not result.given.claimed_elsewhere:
+        return []
+    return [
+        f"the claimed results were made among {result.given.claimed_elsewhere} entr(y/ies) this run does not have: "
+        "scores and ranks are relative to the field, so only the metrics are compared"
+    ]
 
 
 def _score_within(
@@ -326,8 +342,18 @@ def render_csv(board: dict[str, Any]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in flat:
-        writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # a spreadsheet must not run an entrant's name as a formula
+    return value
 
 
 def render_markdown(board: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 def cell(text: str) -> str:
     """Text in a Markdown table cell or list item: no control character or pipe breaks the row."""
     cleaned = "".join(c if c.isprintable() else " " for c in str(text))
-    return cleaned.replace("|", "\\|")
+    # < and > as entities: a Markdown viewer that renders HTML must not render an entrant's tags
+    return cleaned.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code(text: str) -> str:

@@ -128,8 +128,9 @@ def bootstrap(
     ranks: dict[str, list[int | None]] = {}
     for _ in range(replicates):
         table: dict[str, Mapping[str, float | None]] = dict(tables)
+        draws_of_runs: dict[tuple[str, int], list[int]] = {}  # one draw per run, shared by every entry
         for name in resampled:
-            table[name] = _resampled_metrics(scheme, tables[name], instances[name], rng)
+            table[name] = _resampled_metrics(scheme, tables[name], instances[name], rng, draws_of_runs)
         scores = score_track(track.track, table, scheme, track.definition)
         for entry in scores.entries:
             for which in ("full", *(s.name for s in scheme.sets)):
@@ -155,14 +156,21 @@ def bootstrap(
 
 
 def _resampled_metrics(
-    scheme: Scheme, table: Mapping[str, float | None], results: InstanceResults, rng: random.Random
+    scheme: Scheme,
+    table: Mapping[str, float | None],
+    results: InstanceResults,
+    rng: random.Random,
+    draws: dict[tuple[str, int], list[int]],
 ) -> dict[str, float | None]:
+    """An entry's metrics over one resample. The entries of a track answered the same instances (in
+    instance-id order), so they are resampled together: paired, as a benchmark's bootstrap should be,
+    or every interval would be wider than the comparison it is about."""
     run_means: dict[str, dict[str, float]] = {}
     for run, stats in results.runs.items():
         sizes = {len(v) for v in stats.values()}
         if len(sizes) != 1 or not (size := sizes.pop()):
             continue
-        picks = [rng.randrange(size) for _ in range(size)]
+        picks = draws.setdefault((run, size), [rng.randrange(size) for _ in range(size)])
         run_means[run] = {stat: math.fsum(values[i] for i in picks) / size for stat, values in stats.items()}
     metrics: dict[str, float | None] = dict(table)
     for metric in scheme.metrics:

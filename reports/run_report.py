@@ -52,8 +52,12 @@ def write_all(state: State, run_dir: Path, scoring: Settings | None = None) -> l
         written.append(_write(folder / "report.json", json.dumps(doc.document, indent=2, ensure_ascii=False) + "\n"))
         written.append(_write(folder / "report.md", entry_markdown(doc.document)))
         written.append(_write(folder / "report.html", html.entry_html(doc.document)))
+    boards = run_dir / "leaderboards"
+    if board is None and boards.is_dir():
+        for stale in boards.glob("*"):  # not scored this time: last time's leaderboards would mislead
+            if stale.name.startswith(("leaderboard.", "index.")):
+                stale.unlink()
     if board is not None:
-        boards = run_dir / "leaderboards"
         boards.mkdir(exist_ok=True)
         written.append(_write(boards / "leaderboard.json", leaderboard.render_json(board)))
         written.append(_write(boards / "leaderboard.md", leaderboard.render_markdown(board)))
@@ -169,7 +173,10 @@ def _evaluation(row: StageRow | None, artifacts: dict[str, str]) -> dict[str, An
     keys = ("host", "track", "entry_track", "dockerfile", "outcome", "conf", "limit_seconds", "weights", "health",
             "api", "helm", "runs", "throughput", "gpu", "server", "server_log_tail")  # fmt: skip
     logs = {kind: artifacts.get(f"eval/{kind}") for kind in ("server.log", "helm-run.log", "helm-summarize.log")}
-    return {key: data.get(key) for key in keys} | {"logs": {k: v for k, v in logs.items() if v}}
+    shown = {key: data.get(key) for key in keys} | {"logs": {k: v for k, v in logs.items() if v}}
+    # the per-instance values are for the bootstrap (read from the state), not for the report
+    shown["runs"] = [{k: v for k, v in run.items() if k != "per_instance"} for run in data.get("runs") or []]
+    return shown
 
 
 def _stage(row: StageRow) -> dict[str, Any]:

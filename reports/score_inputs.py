@@ -168,6 +168,7 @@ def score_tracks(
     options = Options(scheme, settings.definition, settings.tolerance, settings.replicates, settings.seed)
     warnings: list[str] = []
     claims: dict[str, dict[str, Any]] = {}
+    strangers: list[str] = []
     if settings.claimed_file is not None:
         claimed, warnings = load_values(
             settings.claimed_file, "claimed results", track=None, scheme=scheme, claimed=True
@@ -188,6 +189,7 @@ def score_tracks(
             instances=data.instances,
             per_instance=data.per_instance,
             claimed={entry: claims[entry] for entry in data.table if entry in claims},
+            claimed_elsewhere=len(strangers),
         )
         results.append(evaluate_track(given, options))
     return results, options, warnings

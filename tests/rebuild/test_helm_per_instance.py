@@ -40,3 +40,18 @@ def test_unreadable_files_give_nothing(tmp_path: Path) -> None:
     assert read_per_instance(broken) == {}
     broken.write_text('{"not": "a list"}', encoding="utf-8")
     assert read_per_instance(broken) == {}
+
+
+def test_a_nan_is_no_value(tmp_path: Path) -> None:
+    rows = [
+        {"instance_id": "a", "stats": [_stat("exact_match", float("nan")), _stat("rouge_2", 0.5)]},
+        {"instance_id": "b", "stats": [_stat("rouge_2", 0.25)]},
+    ]
+    path = tmp_path / "per_instance_stats.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")  # json writes NaN, as HELM's would
+    assert "exact_match" not in read_per_instance(path)
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps([_stat("exact_match", float("nan")), _stat("rouge_2", 0.375)]), encoding="utf-8")
+    from rebuild.helm import read_metrics
+
+    assert read_metrics(stats) == {"rouge_2": 0.375}

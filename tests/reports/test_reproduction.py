@@ -51,8 +51,10 @@ def test_missing_and_unclaimed() -> None:
     assert unclaimed.within is None and unclaimed.basis == "no claim"
 
 
-def _instances(correct: int, total: int) -> InstanceResults:
-    return InstanceResults({"q:model=x": {"exact_match": [1.0] * correct + [0.0] * (total - correct)}})
+def _instances(correct: int, total: int, offset: int = 0) -> InstanceResults:
+    """`correct` of `total` right; `offset` moves which ones (entries right on different questions)."""
+    values = [1.0 if (i - offset) % total < correct else 0.0 for i in range(total)]
+    return InstanceResults({"q:model=x": {"exact_match": values}})
 
 
 def test_bootstrap_separates_far_entries_and_not_close_ones() -> None:
@@ -61,7 +63,7 @@ def test_bootstrap_separates_far_entries_and_not_close_ones() -> None:
         "close-a": {"Q - EM": 0.5, "R - ROUGE-2": 0.2},
         "close-b": {"Q - EM": 0.48, "R - ROUGE-2": 0.2},
     }
-    instances = {"strong": _instances(90, 100), "close-a": _instances(50, 100), "close-b": _instances(48, 100)}
+    instances = {"strong": _instances(90, 100), "close-a": _instances(50, 100), "close-b": _instances(48, 100, 30)}
     track = score_track("t", table, SCHEME)
     result = bootstrap(track, table, instances, replicates=200, seed=1)
     assert result is not None and result.replicates == 200
@@ -73,6 +75,11 @@ def test_bootstrap_separates_far_entries_and_not_close_ones() -> None:
     assert said is not None and said.startswith("2 of 3 ranked entries") and "strong ranks first in 100%" in said
     again = bootstrap(track, table, instances, replicates=200, seed=1)
     assert again == result  # seeded: the same intervals every time
+    # paired: the instances are drawn once per resample for every entry, so an entry right on a superset
+    # of another's questions is never behind it
+    nested = {"strong": _instances(90, 100), "close-a": _instances(50, 100), "close-b": _instances(48, 100)}
+    paired = bootstrap(track, table, nested, replicates=200, seed=1)
+    assert paired is not None and paired.intervals["close-a"].rank == (2, 2)
 
 
 def test_bootstrap_without_per_instance_results() -> None:

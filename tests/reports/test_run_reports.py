@@ -91,15 +91,69 @@ def test_summary_counts_verdicts_and_failure_classes(run: Path) -> None:
     assert (run / "summary.html").is_file()
 
 
-def test_a_bad_scheme_is_said_in_the_summary_and_the_verdicts_stay(tmp_path: Path) -> None:
+def test_bad_scoring_files_are_usage_errors_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = make_run(tmp_path / "run")
     bad = tmp_path / "scheme.toml"
     bad.write_text("sets = 3\n", encoding="utf-8")
-    assert main(["report", str(run), "--scheme", str(bad)]) == 0
+    assert main(["report", str(run), "--scheme", str(bad)]) == 2
+    assert "[sets.NAME]" in capsys.readouterr().err
+    assert main(["report", str(run), "--claimed", str(tmp_path / "absent.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (run / "summary.json").exists()  # nothing was written
+
+
+def test_scoring_that_cannot_be_done_is_said_and_the_verdicts_stay(tmp_path: Path) -> None:
+    from audit.runner.state import State
+    from reports import run_report
+    from reports.score_inputs import Settings
+
+    run = make_run(tmp_path / "run")
+    assert main(["report", str(run)]) == 0
+    assert (run / "leaderboards" / "leaderboard.json").is_file()
+    bad = tmp_path / "scheme.toml"
+    bad.write_text("sets = 3\n", encoding="utf-8")
+    state = State(run / "state.sqlite")
+    try:
+        run_report.write_all(state, run, Settings(scheme_file=bad))
+    finally:
+        state.close()
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     assert summary["scoring"]["status"] == "skipped" and "[sets.NAME]" in summary["scoring"]["reason"]
     assert summary["verdicts"]["not-reproducible"] == 4
-    assert not (run / "leaderboards").exists()
+    assert not (run / "leaderboards" / "leaderboard.json").exists()  # no stale leaderboard beside "not scored"
+
+
+def test_a_published_leaderboard_with_more_entries_compares_metrics_only(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    claimed = tmp_path / "published.json"
+    claims = {
+        "A100/alice/learner": {"Capitals - EM": 0.88, "Colours - EM": 0.92, "Animal sounds - EM": 0.88,
+                               "rank": 3, "score_full": 0.2},
+        "A100/someone/else": {"Capitals - EM": 0.99, "Colours - EM": 0.99, "Animal sounds - EM": 0.99, "rank": 1},
+    }  # fmt: skip
+    claimed.write_text(json.dumps(claims), encoding="utf-8")
+    assert main(["report", str(run), "--claimed", str(claimed), "--bootstrap", "0"]) == 0
+    alice = report(run, "A100/alice/learner")
+    assert alice["scores"]["claimed_rank"] is None and alice["scores"]["rank_change"] is None
+    assert alice["scores"]["deviations"] == [] and alice["verdict"]["status"] == "reproducible"
+    assert "only the metrics are compared" in alice["scores"]["note"]
+
+
+def test_new_scoring_options_rewrite_a_finished_runs_reports(tmp_path: Path) -> None:
+    from audit.cli import _write_run_reports
+    from audit.runner.state import State
+    from reports.score_inputs import Settings
+    from reports.scoring import Definition
+
+    run = make_run(tmp_path / "run")
+    state = State(run / "state.sqlite")
+    try:
+        _write_run_reports(state, run, Settings(replicates=0))
+        assert json.loads((run / "leaderboards" / "leaderboard.json").read_text())["definition"] == "competition"
+        _write_run_reports(state, run, Settings(replicates=0, definition=Definition.HELM))
+        assert json.loads((run / "leaderboards" / "leaderboard.json").read_text())["definition"] == "helm"
+    finally:
+        state.close()
 
 
 @pytest.mark.browser
