@@ -170,8 +170,11 @@ def _resampled_metrics(
         sizes = {len(v) for v in stats.values()}
         if len(sizes) != 1 or not (size := sizes.pop()):
             continue
-        picks = draws.setdefault((run, size), [rng.randrange(size) for _ in range(size)])
-        run_means[run] = {stat: math.fsum(values[i] for i in picks) / size for stat, values in stats.items()}
+        key = (run, size)
+        if key not in draws:
+            draws[key] = rng.choices(range(size), k=size)
+        picks = draws[key]
+        run_means[run] = {stat: sum(map(values.__getitem__, picks)) / size for stat, values in stats.items()}
     metrics: dict[str, float | None] = dict(table)
     for metric in scheme.metrics:
         found = [means[metric.stat] for run, means in run_means.items() if metric.matches(run) and metric.stat in means]
