@@ -20,7 +20,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reports.scoring import Scheme, Table, TrackScores, score_track
+from reports.scoring import Scheme, Table, TrackScores, score_track, table_from_runs
 
 Z95 = 1.959963984540054
 ACCURACY_STATS = ("exact_match", "quasi_exact_match", "prefix_exact_match", "exact_match_indicator",
@@ -175,12 +175,10 @@ def _resampled_metrics(
             draws[key] = rng.choices(range(size), k=size)
         picks = draws[key]
         run_means[run] = {stat: sum(map(values.__getitem__, picks)) / size for stat, values in stats.items()}
-    metrics: dict[str, float | None] = dict(table)
-    for metric in scheme.metrics:
-        found = [means[metric.stat] for run, means in run_means.items() if metric.matches(run) and metric.stat in means]
-        if found:
-            metrics[metric.title] = math.fsum(found) / len(found)
-    return metrics
+    resampled = table_from_runs(scheme, run_means)  # run-level statistics (bias) have no draws: kept as they are
+    return {
+        title: resampled.get(title) if resampled.get(title) is not None else value for title, value in table.items()
+    }
 
 
 def _percentiles(values: Sequence[float | None]) -> tuple[float, float] | None:
