@@ -21,6 +21,7 @@ its own table objects, and is not importable without HELM's 2 GB of dependencies
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import sys
@@ -70,8 +71,7 @@ class Metric:
     lower_is_better: bool = False
 
     def matches(self, run_name: str) -> bool:
-        scenario, args = parse_run_name(run_name)
-        return scenario == self.runs and all(args.get(key) == value for key, value in self.args)
+        return _matches(self.runs, self.args, run_name)
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,12 @@ class Scheme:
 
     def metric(self, title: str) -> Metric | None:
         return next((m for m in self.metrics if m.title == title), None)
+
+
+@functools.lru_cache(maxsize=65536)
+def _matches(runs: str, wanted: tuple[tuple[str, str], ...], run_name: str) -> bool:
+    scenario, args = parse_run_name(run_name)
+    return scenario == runs and all(args.get(key) == value for key, value in wanted)
 
 
 def competition_scheme() -> Scheme:
@@ -176,9 +182,15 @@ def scheme_from_table(table: dict[str, Any], where: str) -> Scheme:
 def parse_run_name(run_name: str) -> tuple[str, dict[str, str]]:
     """HELM's scenario name and the arguments of a run's name: "mmlu:subject=anatomy,model=x" and
     "custom_mcqa,path=a.jsonl,method=m:model=x" (HELM moves model= last) both parse."""
+    scenario, args = _parsed(run_name)
+    return scenario, dict(args)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(run_name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    # cached: every metric asks of every run, in every resample of the bootstrap
     pieces = run_name.replace(":", ",").split(",")
-    args = dict(piece.split("=", 1) for piece in pieces[1:] if "=" in piece)
-    return pieces[0], args
+    return pieces[0], tuple((k, v) for k, v in (p.split("=", 1) for p in pieces[1:] if "=" in p))
 
 
 def table_from_runs(scheme: Scheme, runs: Mapping[str, Mapping[str, float]]) -> dict[str, float | None]:
