@@ -88,6 +88,20 @@ def _present(client: docker.DockerClient, shorts: set[str]) -> list[str]:
     return [s for s in shorts if any(i.startswith(s) for i in ids)]
 
 
+def _wait_for_the_endless_step(client: docker.DockerClient, out: Path, process: subprocess.Popen[Any]) -> None:
+    """Until slow-build's endless RUN step has a container in the engine. A loaded engine can take
+    minutes over the steps before it (a CI run once saw COPY take more than two), so the wait is long
+    and ends early only if the run itself has ended."""
+    until = time.monotonic() + 600
+    while time.monotonic() < until and process.poll() is None:
+        if _present(client, _logged_containers(out)):
+            return
+        time.sleep(0.2)
+    log = out / "entries" / "4090" / "builds" / "slow-build" / "Dockerfile" / "build.log"
+    shown = log.read_text(encoding="utf-8") if log.is_file() else "(no build log)"
+    pytest.fail(f"slow-build's RUN step never ran (run exit code {process.poll()}):\n{shown}")
+
+
 def test_every_fixture_builds_or_fails_as_expected(tmp_path: Path, docker_client: docker.DockerClient) -> None:
     source, out = _source(tmp_path, QUICK), tmp_path / "run"
     code = main(
@@ -159,12 +173,8 @@ def test_a_killed_run_leaves_nothing_that_clean_cannot_remove(
     source, out = _source(tmp_path, ["slow-build"]), tmp_path / "run"
     command = [sys.executable, "-m", "audit.cli", "run", str(source), "--out", str(out), "--plain", "--stages", "build"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = out / "entries" / "4090" / "builds" / "slow-build" / "Dockerfile" / "build.log"
     try:
-        until = time.monotonic() + 120
-        while time.monotonic() < until and not _present(docker_client, _logged_containers(out)):
-            time.sleep(0.2)
-        assert _present(docker_client, _logged_containers(out)), log.read_text()  # the sleep is running now
+        _wait_for_the_endless_step(docker_client, out, process)
     finally:
         os.kill(process.pid, signal.SIGKILL)  # the main process only: its workers die with it
         process.wait()
@@ -177,11 +187,7 @@ def test_ctrl_c_stops_the_builds_and_the_run_resumes(tmp_path: Path, docker_clie
     source, out = _source(tmp_path, ["slow-build"]), tmp_path / "run"
     command = [sys.executable, "-m", "audit.cli", "run", str(source), "--out", str(out), "--plain"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    log = out / "entries" / "4090" / "builds" / "slow-build" / "Dockerfile" / "build.log"
-    until = time.monotonic() + 120
-    while time.monotonic() < until and not _present(docker_client, _logged_containers(out)):
-        time.sleep(0.2)
-    assert _present(docker_client, _logged_containers(out)), log.read_text()
+    _wait_for_the_endless_step(docker_client, out, process)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends to the whole group
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
