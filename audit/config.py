@@ -9,13 +9,16 @@ run stops (exit code 2); for an audited repository's own table the engine report
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pathspec
 
+from audit.fix.cutoff import CutoffError, parse_moment
 from audit.model import Severity
 from audit.tree import DEFAULT_MAX_FILE_BYTES
 
@@ -51,6 +54,9 @@ class Config:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     secret_max_file_bytes: int = DEFAULT_SECRET_MAX_FILE_BYTES
     build_args: dict[str, str] = field(default_factory=dict)  # given to every build of the entry
+    deadline: datetime | None = None  # `fix`: the submission deadline, the default cut-off (UTC)
+    index_url: str | None = None  # `fix`: the package index Python dependencies are resolved against
+    python_version: str | None = None  # `fix`: the Python of the images, when their base does not tell
     source: str | None = None  # where it was read from, for the report
 
     def path_ignored(self, path: str) -> bool:
@@ -67,7 +73,7 @@ class Config:
 
 KEYS = (
     "select", "ignore", "severity", "ignore-paths", "contexts", "fail-on", "track", "max-file-bytes",
-    "secret-max-file-bytes", "build-args",
+    "secret-max-file-bytes", "build-args", "deadline", "index-url", "python-version",
 )  # fmt: skip
 
 
@@ -147,6 +153,20 @@ def from_table(table: Any, source: str) -> Config:
     track = table.get("track")
     if track is not None and not isinstance(track, str):
         raise _error(source, 'track must be a string such as "A100" or "4090"', "track")
+    deadline = None
+    if "deadline" in table:
+        try:
+            deadline = parse_moment(table["deadline"], "deadline")
+        except CutoffError as exc:
+            raise _error(source, str(exc), "deadline") from None
+    index_url = table.get("index-url")
+    if index_url is not None and (not isinstance(index_url, str) or not index_url.startswith(("https://", "http://"))):
+        raise _error(source, 'index-url must be an http(s) URL such as "https://pypi.org/simple"', "index-url")
+    python_version = table.get("python-version")
+    if python_version is not None and (
+        not isinstance(python_version, str) or not re.fullmatch(r"3\.\d{1,2}", python_version)
+    ):
+        raise _error(source, 'python-version must be a string such as "3.10"', "python-version")
     return Config(
         select=_strings(table, "select", source),
         ignore=_strings(table, "ignore", source),
@@ -158,6 +178,9 @@ def from_table(table: Any, source: str) -> Config:
         max_file_bytes=max_bytes,
         secret_max_file_bytes=secret_max_bytes,
         build_args=build_args,
+        deadline=deadline,
+        index_url=index_url,
+        python_version=python_version,
         source=source,
     )
 

@@ -91,15 +91,21 @@ def _unique_names(sources: list[EntrySource]) -> list[EntrySource]:
     return unique
 
 
-def audit_entry(source: EntrySource, shared: Config | None, options: CheckOptions) -> EntryReport:
-    """Run every selected rule over one entry and apply the policy."""
+def entry_view(source: EntrySource, shared: Config | None, options: CheckOptions) -> EntryView:
+    """The parsed entry the rules look at: its tree read with its config's limits, and its targets."""
     probe = EntryTree.walk(source.path)
     config, config_error = (shared, None) if shared is not None else _entry_config(probe, options)
     tree = (
         probe if config.max_file_bytes == probe.max_file_bytes else EntryTree.walk(source.path, config.max_file_bytes)
     )
     entry = build_entry(source, tree, config.contexts, config.track)
-    view = EntryView(entry, tree, config, config_error)
+    return EntryView(entry, tree, config, config_error)
+
+
+def audit_entry(source: EntrySource, shared: Config | None, options: CheckOptions) -> EntryReport:
+    """Run every selected rule over one entry and apply the policy."""
+    view = entry_view(source, shared, options)
+    entry, tree, config = view.entry, view.tree, view.config
     selected = [rule for rule in options.rules if _selected(rule, config, options)]
     view.secret_options = SecretOptions(
         entropy=any(rule.id == ENTROPY_RULE for rule in selected),
