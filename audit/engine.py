@@ -104,7 +104,11 @@ def entry_view(source: EntrySource, shared: Config | None, options: CheckOptions
 
 def audit_entry(source: EntrySource, shared: Config | None, options: CheckOptions) -> EntryReport:
     """Run every selected rule over one entry and apply the policy."""
-    view = entry_view(source, shared, options)
+    return audit_view(entry_view(source, shared, options), options)
+
+
+def audit_view(view: EntryView, options: CheckOptions) -> EntryReport:
+    """Run every selected rule over an entry already read, and apply the policy."""
     entry, tree, config = view.entry, view.tree, view.config
     selected = [rule for rule in options.rules if _selected(rule, config, options)]
     view.secret_options = SecretOptions(
