@@ -197,7 +197,7 @@ def test_write_refuses_a_dirty_tree_and_a_folder_outside_git_unless_forced(tmp_p
     (root / "notes.txt").write_text("untracked\n")
     resolver = Scripted("python", _pin_install)
     options = FixOptions(as_of="2023-10-25", write=True)
-    with pytest.raises(FixError, match="uncommitted changes or untracked files.*--force"):
+    with pytest.raises(FixError, match=r"uncommitted changes or untracked files.*--force"):
         run_fix(root, options, [resolver], lambda _m: None)
     assert resolver.calls == 0 and (root / "Dockerfile").read_text() == DOCKERFILE  # refused before any work
     result = run_fix(root, FixOptions(as_of="2023-10-25", write=True, force=True), [resolver], lambda _m: None)
