@@ -597,3 +597,11 @@ def _git_reason(stderr: str, which: bool = False) -> str:
 def redact(text: str) -> str:
     """A URL (or a message holding one) without the password of its user part."""
     return re.sub(r"(://[^/@\s:]*):[^/@\s]*@", r"\1:***@", text)
+
+
+# Public names for the pieces above that audit.fix.git_sources reuses to fetch and read repositories the
+# same way (safe environment, refused transports, a deadline that kills git's whole process group).
+GitFailed = _CloneFailed
+git_environment = _clone_env
+git_transport = _protocol
+run_git = _git
