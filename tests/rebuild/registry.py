@@ -90,12 +90,13 @@ def local_registry(binary: str | None = None) -> Iterator[str]:
             kill_group(process)
 
 
-def push(client: docker.DockerClient, image: str, registry: str) -> tuple[str, str]:
-    """Tag local `image` (name:tag) as `registry/name:tag` and push it; returns that reference and the
-    manifest digest the engine reported. Raises RuntimeError with the engine's message when it fails."""
+def push(client: docker.DockerClient, image: str, registry: str, tag: str | None = None) -> tuple[str, str]:
+    """Tag local `image` (name:tag) as `registry/name:tag` (or under `tag`) and push it; returns that
+    reference and the manifest digest the engine reported. Raises RuntimeError with the engine's message
+    when it fails. Remove the tag with `untag` when done: the engine is shared."""
     ref = split_image(image)
     repository = f"{registry}/{ref.name}"
-    tag = ref.tag or "latest"
+    tag = tag or ref.tag or "latest"
     client.api.tag(image, repository, tag)
     digest = None
     for item in client.api.push(repository, tag=tag, stream=True, decode=True):
