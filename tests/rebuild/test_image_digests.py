@@ -276,6 +276,7 @@ def test_pinned_dockerfile_builds_from_the_registry_without_network(
         log = (tmp_path / "build.log").read_text(encoding="utf-8")
         assert result.outcome == "built", f"{result.error}\n{log}"
         assert re.search(rf"FROM {re.escape(reference)}@{digest}", log)
+        assert f"Pulling from {REPOSITORY}" in log  # fetched from the registry, not found by a local name
         assert f"{registry}/{REPOSITORY}@{digest}" in docker_client.api.inspect_image(BUSYBOX_IMAGE)["RepoDigests"]
     finally:
         # The built image with its parents, then what the builder stage left (newest first: children go first).
