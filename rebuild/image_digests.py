@@ -272,18 +272,18 @@ def _change(pin: Pin, found: Found, settings: FixSettings) -> Change:
     new = pinned_reference(pin.image, found.digest)
     lines = ", ".join(str(stage.instruction.start) for stage in pin.stages)
     where = "the engine's copy of the image" if found.source == "local" else "its registry, through the engine"
-    cutoff = f"{settings.cutoff:%Y-%m-%d}"
+    cutoff = f"{settings.cutoff:%Y-%m-%d %H:%M} UTC"
     if found.source == "local":
         caveat = (
-            f"{found.digest} is the image this host's Docker Engine pulled as {pin.reference} (its RepoDigests "
-            "entry): a registry keeps no history of tags, so this is what the tag named when this host pulled "
-            f"it, not necessarily on the cut-off date ({cutoff})"
+            f"{found.digest} is the digest this host's Docker Engine recorded for {pin.reference} when it pulled "
+            "or pushed the image (its RepoDigests entry): a registry keeps no history of tags, so this is what "
+            f"the tag named then, not necessarily at the cut-off ({cutoff})"
         )
     else:
         caveat = (
             f"{found.digest} is what {pin.reference} names in its registry today "
-            f"({datetime.now(UTC):%Y-%m-%d}): a registry keeps no history of tags, so it is not necessarily the "
-            f"image the tag named on the cut-off date ({cutoff})"
+            f"({datetime.now(UTC):%Y-%m-%d}, asked through the Docker Engine): a registry keeps no history of "
+            f"tags, so it is not necessarily the image the tag named at the cut-off ({cutoff})"
         )
     caveats = [caveat]
     if pin.image.tag and PRERELEASE.search(pin.image.tag.lower()):

@@ -136,8 +136,8 @@ def test_local_repo_digest_is_the_registrys(
     assert notes == []
     [change] = changes
     assert change.edits[0].new == f"{reference}@{served}"
-    assert "pulled" in change.caveats[0] and "RepoDigests" in change.caveats[0]
-    assert "2023-10-26" in change.caveats[0]
+    assert "recorded" in change.caveats[0] and "RepoDigests" in change.caveats[0]
+    assert "cut-off (2023-10-26 00:00 UTC)" in change.caveats[0]
 
 
 @pytest.mark.docker
@@ -159,7 +159,7 @@ def test_registry_is_asked_once_the_local_name_is_gone(
     [change] = changes
     assert change.edits[0].new == f"{reference}@{manifest_digest(registry, REPOSITORY, '1.35')}"
     assert change.edits[0].new.endswith(pushed_digest)
-    assert "today" in change.caveats[0] and "pulled" not in change.caveats[0]
+    assert "today" in change.caveats[0] and "recorded" not in change.caveats[0]
 
 
 @pytest.mark.docker
@@ -283,3 +283,22 @@ def test_pinned_dockerfile_builds_from_the_registry_without_network(
         for image in (tag, *reversed(result.intermediate_images)):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 docker_client.api.remove_image(image)
+
+
+@pytest.mark.docker
+def test_a_prerelease_tag_is_pinned_but_ra103_is_not_claimed(
+    tmp_path: Path, registry: str, pushed: tuple[str, str], docker_client: docker.DockerClient
+) -> None:
+    _reference, digest = pushed
+    nightly, _ = push(docker_client, BUSYBOX_IMAGE, registry, tag="nightly")
+    try:
+        source = make_entry(tmp_path / "entry", f"FROM {nightly}\n")
+        assert findings(source, "RA102", "RA103") == {("RA102", "Dockerfile", 1), ("RA103", "Dockerfile", 1)}
+        changes, notes = propose(source)
+        assert notes == []
+        assert resolved(changes) == {("RA102", "Dockerfile", 1)}  # the tag is kept, so RA103 still fires
+        assert any("pre-release" in caveat for caveat in changes[0].caveats)
+        assert apply(source, changes) == f"FROM {nightly}@{digest}\n"
+        assert findings(source, "RA102", "RA103") == {("RA103", "Dockerfile", 1)}
+    finally:
+        untag(docker_client, nightly)
