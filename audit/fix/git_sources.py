@@ -16,14 +16,21 @@ import fcntl
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
+from audit.fix.model import Change, Edit, FixSettings, Note, Progress, Resolves
+from audit.fix.text import SourceText, Span
 from audit.ingest.manifest import GitFailed, git_environment, git_transport, redact, run_git
+from audit.rules.fetches import GIT_VALUE_OPTIONS, Clone, clones
+from audit.views.entry import EntryView
+from audit.views.requirements import Pin
 
 COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
 SHORT_COMMIT = re.compile(r"^[0-9a-fA-F]{7,39}$")
@@ -75,6 +82,11 @@ def resolve_ref(url: str, ref: str | None, cutoff: datetime, cache_dir: Path, ti
             ) from None
         raise GitResolveError(
             f"cannot read {shown}: {message}; check the URL and the network, or pin the commit by hand"
+        ) from None
+    except OSError as exc:
+        raise GitResolveError(
+            f"cannot keep a copy of {shown} in {cache_dir} ({exc.strerror or type(exc).__name__}); "
+            "give a cache folder that can be written"
         ) from None
 
 
@@ -193,3 +205,265 @@ def _locked(repo: Path, deadline: float, timeout: float) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The resolver
+
+# `git clone` options that leave older commits out of the clone: a checkout of the commit at the cut-off
+# would fail. Dropped (with a caveat); the clone then takes the whole history.
+SHALLOW_VALUE_OPTIONS = frozenset({"--depth", "--shallow-since", "--shallow-exclude"})
+SHALLOW_FLAGS = frozenset({"--single-branch", "--shallow-submodules"})
+SUBMODULE_FLAGS = ("--recursive", "--recurse-submodules")
+NO_WORK_TREE = frozenset({"--bare", "--mirror"})
+CLONE_VALUE_OPTIONS = GIT_VALUE_OPTIONS | {"--shallow-exclude", "--bundle-uri", "--server-option"}
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str  # the word as the shell gives it
+    span: Span  # its characters in the file, quotes included
+
+
+class GitSources:
+    """Pins `git clone`s of Dockerfile RUNs (RA401) and git requirements of dependency files (RA302) to the
+    commit their branch had at the cut-off. `pip install git+URL` in a RUN belongs to the Python resolver,
+    and clones of Hub repositories (RA405) to the Hub resolver."""
+
+    kind: ClassVar[str] = "git"
+
+    def propose(self, view: EntryView, settings: FixSettings, progress: Progress) -> Iterator[Change | Note]:
+        memo: dict[tuple[str, str | None], ResolvedRef | GitResolveError] = {}
+
+        def resolve(url: str, ref: str | None) -> ResolvedRef:
+            key = (url, ref)
+            if key not in memo:
+                progress(f"resolving the commit of {redact(url)} at {settings.cutoff.isoformat()}")
+                try:
+                    memo[key] = resolve_ref(url, ref, settings.cutoff, settings.cache_dir, settings.timeout)
+                except GitResolveError as exc:
+                    memo[key] = exc
+            found = memo[key]
+            if isinstance(found, GitResolveError):
+                raise found
+            return found
+
+        yield from self._clones(view, settings, resolve)
+        yield from self._requirements(view, settings, resolve)
+
+    # ---- Dockerfile clones ----------------------------------------------------------------------------
+
+    def _clones(self, view: EntryView, settings: FixSettings, resolve: _Resolve) -> Iterator[Change | Note]:
+        done: set[str] = set()
+        for target, dockerfile in view.dockerfiles():
+            path = target.target.dockerfile
+            read = view.tree.read_text(path)
+            if path in done or read is None:
+                continue  # two targets may build from one Dockerfile: one change for it
+            done.add(path)
+            source = SourceText(path, read.text)
+            for clone in clones(dockerfile):
+                if clone.pinned or "huggingface.co" in clone.url:
+                    continue  # pinned already; Hub repositories are the Hub resolver's (RA405)
+                line = clone.step.instruction.line_of(clone.url)  # where RA401 puts its finding
+                try:
+                    yield self._clone_change(source, clone, line, settings, resolve)
+                except _CannotPin as exc:
+                    yield Note(self.kind, path, line, f"git clone of {redact(clone.url)} not pinned: {exc}")
+
+    def _clone_change(
+        self, source: SourceText, clone: Clone, line: int, settings: FixSettings, resolve: _Resolve
+    ) -> Change:
+        if "$" in clone.url or (clone.branch and "$" in clone.branch):
+            raise _CannotPin("its URL or branch comes from a variable; check out the commit by hand")
+        argv = clone.command.argv
+        words = self._words(source, clone)
+        start = argv.index("clone") + 1
+        keep = [True] * len(argv)
+        dropped: list[str] = []
+        positional: list[int] = []
+        submodules = False
+        index = start
+        while index < len(argv):
+            word = argv[index]
+            name = word.split("=", 1)[0]
+            if word in NO_WORK_TREE:
+                raise _CannotPin(f"a {word} clone has no working tree to check a commit out in")
+            if name in SHALLOW_VALUE_OPTIONS or word in SHALLOW_FLAGS:
+                takes_value = name in SHALLOW_VALUE_OPTIONS and "=" not in word
+                dropped.append(" ".join(argv[index : index + 1 + takes_value]))
+                keep[index] = False
+                if takes_value and index + 1 < len(argv):
+                    keep[index + 1] = False
+                    index += 1
+            elif name in SUBMODULE_FLAGS:
+                submodules = True
+            elif word in CLONE_VALUE_OPTIONS:
+                index += 1  # its value is not a URL or folder
+            elif word == "--":
+                positional.extend(range(index + 1, len(argv)))
+                break
+            elif not word.startswith("-"):
+                positional.append(index)
+            index += 1
+        if not positional or argv[positional[0]] != clone.url:
+            raise _CannotPin("its command line could not be read back (an option this resolver does not know?)")
+        try:
+            resolved = resolve(clone.url, clone.branch)
+        except GitResolveError as exc:
+            raise _CannotPin(str(exc)) from None
+
+        text = source.text
+        url_at = positional[0]
+        folder = words[positional[1]].span if len(positional) > 1 else None
+        folder_text = text[folder.start : folder.end] if folder else shlex.quote(default_folder(clone.url))
+        pieces = [text[words[0].span.start : words[0].span.end]]
+        for number in range(1, len(words)):
+            if keep[number]:
+                # the separator before a dropped word goes with it; the one before a kept word stays
+                pieces.append(text[words[number - 1].span.end : words[number].span.end])
+            if number == url_at and folder is None:
+                pieces.append(f" {folder_text}")
+        pieces.append(f" && git -C {folder_text} checkout {resolved.commit}")
+        if submodules:
+            pieces.append(f" && git -C {folder_text} submodule update --init --recursive")
+        edit = Edit(source.path, words[0].span.start, words[-1].span.end, "".join(pieces))
+
+        caveats = []
+        if dropped:
+            caveats.append(
+                f"dropped {', '.join(dropped)}: a shallow or single-branch clone may not hold the commit at the "
+                "cut-off, so the clone now takes the whole history"
+            )
+        caveats.extend(_ref_caveats(resolved, settings))
+        return Change(
+            self.kind,
+            f"git clone of {redact(clone.url)} checked out at {resolved.commit[:12]} ({_described(resolved, settings)})",
+            edits=(edit,),
+            resolves=(Resolves("RA401", source.path, line),),
+            caveats=tuple(caveats),
+        )
+
+    def _words(self, source: SourceText, clone: Clone) -> list[_Word]:
+        """Each word of the clone command with its characters in the file, in order."""
+        span = source.command_span(clone.step.instruction, clone.command)
+        if span is None:
+            raise _CannotPin("its text could not be found in the file (a command built by the shell, a heredoc?)")
+        found, at = [], span.start
+        for word in clone.command.argv:
+            where = source.word_span(word, Span(at, span.end))
+            if where is None:
+                raise _CannotPin("its text could not be found in the file")
+            found.append(_Word(word, where))
+            at = where.end
+        return found
+
+    # ---- requirement files ----------------------------------------------------------------------------
+
+    def _requirements(self, view: EntryView, settings: FixSettings, resolve: _Resolve) -> Iterator[Change | Note]:
+        for reached in view.dependency_files:
+            read = view.tree.read_text(reached.path)
+            if read is None:
+                continue
+            source = SourceText(reached.path, read.text)
+            for requirement in reached.parsed.requirements:
+                if requirement.graded.pin is not Pin.VCS_MUTABLE:
+                    continue
+                line = requirement.line
+                try:
+                    yield self._requirement_change(source, requirement.graded.text, line, settings, resolve)
+                except _CannotPin as exc:
+                    yield Note(self.kind, reached.path, line, f"{redact(requirement.graded.text)} not pinned: {exc}")
+
+    def _requirement_change(
+        self, source: SourceText, url: str, line: int, settings: FixSettings, resolve: _Resolve
+    ) -> Change:
+        if not url.startswith("git+"):
+            raise _CannotPin("only git repositories are resolved; pin the revision by hand")
+        if "$" in url:
+            raise _CannotPin("the URL comes from a variable; pin the commit by hand")
+        parts = split_vcs_url(url)
+        if parts is None:
+            raise _CannotPin("the URL cannot be read (give it as git+https://host/path.git@<commit>)")
+        clone_url, ref, ref_start, ref_end = parts
+        at = _find_on_logical_line(source, url, line)
+        if at is None:
+            raise _CannotPin("its text could not be found on its line")
+        try:
+            resolved = resolve(clone_url, ref)
+        except GitResolveError as exc:
+            raise _CannotPin(str(exc)) from None
+        edit = Edit(source.path, at + ref_start, at + ref_end, f"@{resolved.commit}")
+        return Change(
+            self.kind,
+            f"{redact(clone_url)} pinned to {resolved.commit[:12]} ({_described(resolved, settings)}) in {source.path}",
+            edits=(edit,),
+            resolves=(Resolves("RA302", source.path, line),),
+            caveats=tuple(_ref_caveats(resolved, settings)),
+        )
+
+
+class _CannotPin(Exception):
+    """Why one clone or requirement is left as it is: becomes a Note."""
+
+
+_Resolve = Callable[[str, "str | None"], ResolvedRef]
+
+
+def default_folder(url: str) -> str:
+    """The folder `git clone URL` creates: the URL's last path part without `.git` (`/.git` and trailing
+    slashes ignored, as git does)."""
+    path = url.rstrip("/").removesuffix("/.git").rstrip("/")
+    name = re.split(r"[/:]", path)[-1]
+    return name.removesuffix(".git").removesuffix(".bundle") or name
+
+
+def split_vcs_url(url: str) -> tuple[str, str | None, int, int] | None:
+    """A pip `git+` URL read as (URL to clone, ref or None, where `@ref` starts, where it ends) in `url`;
+    with no ref, both offsets are where `@<commit>` goes. None when it is not `git+scheme://...`."""
+    body_start = len("git+")
+    location = url.split("#", 1)[0]
+    body = location[body_start:]
+    scheme, separator, rest = body.partition("://")
+    if not separator or not scheme:
+        return None
+    host_end = len(scheme) + 3 + (rest.find("/") if "/" in rest else len(rest))
+    path_end = body.find("?", host_end)
+    path_end = len(body) if path_end < 0 else path_end
+    path = body[host_end:path_end]
+    at = path.rfind("@")
+    if at < 0:
+        return body[:path_end], None, body_start + path_end, body_start + path_end
+    ref = path[at + 1 :]
+    return body[: host_end + at], ref or None, body_start + host_end + at, body_start + path_end
+
+
+def _find_on_logical_line(source: SourceText, needle: str, line: int) -> int | None:
+    """Where `needle` starts on `line` or the lines a trailing backslash joins to it."""
+    last = line
+    while last < len(source.line_starts) and source.text[: source.offset(last + 1)].rstrip("\r\n").endswith("\\"):
+        last += 1
+    span = source.lines_span(line, last)
+    found = source.text.find(needle, span.start, span.end)
+    return None if found < 0 else found
+
+
+def _described(resolved: ResolvedRef, settings: FixSettings) -> str:
+    if resolved.kind == "tag":
+        return f"tag {resolved.name}"
+    if resolved.kind == "commit":
+        return f"commit {resolved.name}"
+    which = "the default branch" if resolved.kind == "default" else "branch"
+    return f"the head of {which} {resolved.name} at {settings.cutoff.isoformat()}"
+
+
+def _ref_caveats(resolved: ResolvedRef, settings: FixSettings) -> list[str]:
+    if resolved.kind != "tag":
+        return []
+    caveats = [f"{resolved.name!r} is a tag: tags can be moved; this is the commit it names today"]
+    if resolved.committed is not None and resolved.committed >= settings.cutoff:
+        caveats.append(
+            f"tag {resolved.name!r} names a commit made after the cut-off ({resolved.committed.isoformat()}): "
+            "it was moved or made later; check which commit the entry was built with"
+        )
+    return caveats

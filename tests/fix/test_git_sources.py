@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from audit.fix.git_sources import GitResolveError, commit_at, resolve_ref
+from audit.discover import EntrySource
+from audit.engine import CheckOptions, entry_view
+from audit.fix.git_sources import GitResolveError, GitSources, commit_at, default_folder, resolve_ref, split_vcs_url
+from audit.fix.model import Change, Edit, FixSettings, Note, Resolves
+from audit.model import Finding
+from audit.rules.git_clone_without_commit import GitCloneWithoutCommit
+from audit.rules.requirement_vcs_without_commit import RequirementVcsWithoutCommit
+from audit.views.entry import EntryView
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -162,6 +171,12 @@ def test_unreachable_url(tmp_path: Path) -> None:
         commit_at("ext::sh -c touch% /tmp/pwned", None, CUTOFF, tmp_path / "cache", 60)
 
 
+def test_unwritable_cache_is_an_error(upstream: Upstream, tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file, not a folder\n", encoding="utf-8")
+    with pytest.raises(GitResolveError, match="cannot keep a copy"):
+        commit_at(upstream.url, None, CUTOFF, tmp_path / "cache", 60)
+
+
 def test_timeout_is_an_error(upstream: Upstream, tmp_path: Path) -> None:
     with pytest.raises(GitResolveError, match="timed out"):
         commit_at(upstream.url, None, CUTOFF, tmp_path / "cache", 0)
@@ -177,4 +192,210 @@ def test_cache_is_reused_and_fetched_again(upstream: Upstream, tmp_path: Path) -
     git(upstream.path, "reset", "-q", "--hard", upstream.main_before)
     newer = commit(upstream.path, "2023-10-25T12:00:00Z", "again.txt")
     assert commit_at(upstream.url, None, CUTOFF, cache, 60) == newer  # fetched again, forced
+    assert [p.name for p in (cache / "git").iterdir() if p.is_dir()] == [repos.name]  # no second copy
     assert marker.exists()  # into the same folder: not cloned again
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GitSources
+
+
+def make_entry(root: Path, files: dict[str, str]) -> EntryView:
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return entry_view(EntrySource("entry", root, None), None, CheckOptions())
+
+
+def propose(view: EntryView, cache: Path, cutoff: datetime = CUTOFF) -> tuple[list[Change], list[Note], list[str]]:
+    said: list[str] = []
+    settings = FixSettings(cutoff=cutoff, cutoff_source="--as-of", cache_dir=cache, timeout=60)
+    items = list(GitSources().propose(view, settings, said.append))
+    changes = [item for item in items if isinstance(item, Change)]
+    notes = [item for item in items if isinstance(item, Note)]
+    assert len(changes) + len(notes) == len(items)
+    return changes, notes, said
+
+
+def applied(view: EntryView, path: str, changes: list[Change]) -> str:
+    """The file's text with every edit of `changes` to it made (edits never overlap)."""
+    read = view.tree.read_text(path)
+    assert read is not None
+    text = read.text
+    edits: list[Edit] = sorted((e for c in changes for e in c.edits if e.path == path), key=lambda e: e.start)
+    for edit in reversed(edits):
+        text = text[: edit.start] + edit.new + text[edit.end :]
+    return text
+
+
+def covered(findings: list[Finding], changes: list[Change]) -> list[Finding]:
+    """The findings no change names as resolved."""
+    names = {(r.rule, r.path, r.line) for c in changes for r in c.resolves}
+    return [f for f in findings if (f.rule, f.location.path, f.location.line) not in names]
+
+
+def test_dockerfile_clones_rewritten(upstream: Upstream, tmp_path: Path) -> None:
+    url = upstream.url
+    missing = (tmp_path / "gone").as_uri()
+    dockerfile = (
+        "FROM python:3.10-slim\n"
+        "WORKDIR /opt\n"
+        f"RUN git clone --depth 1 {url} && \\\n"
+        "    pip install -e upstream\n"
+        f"RUN git clone --recursive \\\n    -b dev --single-branch {url} /opt/dev-copy\n"
+        "RUN git clone https://huggingface.co/meta-llama/Llama-2-7b-hf\n"
+        "RUN git clone $REPO_URL lib\n"
+        f"RUN git clone -q --depth=1 '{url}' lib2 2>/dev/null || true\n"
+        f"RUN git clone {missing} gone\n"
+        f"RUN git clone {url} pinned && git -C pinned checkout {upstream.main_old}\n"
+    )
+    view = make_entry(tmp_path / "entry", {"Dockerfile": dockerfile})
+    changes, notes, said = propose(view, tmp_path / "cache")
+
+    expected = (
+        "FROM python:3.10-slim\n"
+        "WORKDIR /opt\n"
+        f"RUN git clone {url} upstream && git -C upstream checkout {upstream.main_before} && \\\n"
+        "    pip install -e upstream\n"
+        f"RUN git clone --recursive \\\n    -b dev {url} /opt/dev-copy && git -C /opt/dev-copy checkout "
+        f"{upstream.dev_before} && git -C /opt/dev-copy submodule update --init --recursive\n"
+        "RUN git clone https://huggingface.co/meta-llama/Llama-2-7b-hf\n"
+        "RUN git clone $REPO_URL lib\n"
+        f"RUN git clone -q '{url}' lib2 && git -C lib2 checkout {upstream.main_before} 2>/dev/null || true\n"
+        f"RUN git clone {missing} gone\n"
+        f"RUN git clone {url} pinned && git -C pinned checkout {upstream.main_old}\n"
+    )
+    assert applied(view, "Dockerfile", changes) == expected
+    assert all(c.kind == "git" for c in changes) and len(changes) == 3
+    first, dev, quiet = sorted(changes, key=lambda c: c.edits[0].start)
+    assert any("--depth 1" in caveat for caveat in first.caveats)
+    assert any("--single-branch" in caveat for caveat in dev.caveats)
+    assert any("--depth=1" in caveat for caveat in quiet.caveats)
+    assert "dev" in dev.summary and upstream.dev_before[:12] in dev.summary
+
+    # the variable URL and the unreachable one are notes, on their lines; the Hub clone is left alone
+    assert sorted((n.path, n.line) for n in notes) == [("Dockerfile", 8), ("Dockerfile", 10)]
+    assert all(n.kind == "git" and "\n" not in n.message for n in notes)
+    assert "variable" in notes[0].message and "cannot read" in notes[1].message
+    assert not any("huggingface" in n.message for n in notes)
+
+    # every RA401 finding is named by a change, except those left as notes
+    findings = list(GitCloneWithoutCommit().check(view))
+    assert len(findings) == 5
+    assert {(f.location.path, f.location.line) for f in covered(findings, changes)} == {
+        ("Dockerfile", 8),
+        ("Dockerfile", 10),
+    }
+    assert all(r.rule == "RA401" for c in changes for r in c.resolves)
+    assert said == [f"resolving the commit of {u} at 2023-10-26T00:00:00+00:00" for u in (url, url, missing)]
+
+    # and after the fix the rule sees the clones as pinned
+    fixed = make_entry(tmp_path / "fixed", {"Dockerfile": expected})
+    assert {f.location.line for f in GitCloneWithoutCommit().check(fixed)} == {8, 10}  # the variable, the gone one
+
+
+def test_rewritten_clone_checks_out_that_commit(upstream: Upstream, tmp_path: Path) -> None:
+    dockerfile = f"FROM debian\nRUN git clone --depth 1 --recursive -b dev {upstream.url} work\n"
+    view = make_entry(tmp_path / "entry", {"Dockerfile": dockerfile})
+    (change,), notes, _said = propose(view, tmp_path / "cache")
+    assert notes == []
+    (edit,) = change.edits
+    assert "--depth" not in edit.new
+    build = tmp_path / "build"
+    build.mkdir()
+    env = _git_env()
+    # the submodule step runs too: allow local files for it, as a real build allows https
+    env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="protocol.file.allow", GIT_CONFIG_VALUE_0="always")
+    done = subprocess.run(["sh", "-c", edit.new], cwd=build, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert git(build / "work", "rev-parse", "HEAD") == upstream.dev_before
+    assert (build / "work" / "dev.txt").read_text(encoding="utf-8") == "made 2023-10-20T08:00:00Z\n"
+
+
+def test_requirement_lines_rewritten(upstream: Upstream, tmp_path: Path) -> None:
+    url = upstream.url
+    requirements = (
+        "numpy==1.26.4\n"
+        f"git+{url}@main#egg=upstream\n"
+        f"peft @ git+{url}@v1\n"
+        f"-e git+{url}@dev#egg=devpkg  # the dev branch\n"
+        f"other @ git+{url}\n"
+        f"pinned @ git+{url}@{upstream.main_old}\n"
+        f"broken @ git+{url}@no-such-branch\n"
+        "hg @ hg+https://example.invalid/repo@default\n"
+    )
+    dockerfile = "FROM python:3.10\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n"
+    view = make_entry(tmp_path / "entry", {"Dockerfile": dockerfile, "requirements.txt": requirements})
+    changes, notes, _said = propose(view, tmp_path / "cache")
+    expected = (
+        "numpy==1.26.4\n"
+        f"git+{url}@{upstream.main_before}#egg=upstream\n"
+        f"peft @ git+{url}@{upstream.tagged}\n"
+        f"-e git+{url}@{upstream.dev_before}#egg=devpkg  # the dev branch\n"
+        f"other @ git+{url}@{upstream.main_before}\n"
+        f"pinned @ git+{url}@{upstream.main_old}\n"
+        f"broken @ git+{url}@no-such-branch\n"
+        "hg @ hg+https://example.invalid/repo@default\n"
+    )
+    assert applied(view, "requirements.txt", changes) == expected
+    tag_change = next(c for c in changes if "tag v1" in c.summary)
+    assert any("tags can be moved" in caveat for caveat in tag_change.caveats)
+    assert sorted((n.path, n.line) for n in notes) == [("requirements.txt", 7), ("requirements.txt", 8)]
+    assert "no branch or tag 'no-such-branch'" in notes[0].message
+    findings = list(RequirementVcsWithoutCommit().check(view))
+    assert len(findings) == 6
+    assert {f.location.line for f in covered(findings, changes)} == {7, 8}
+    assert {r for c in changes for r in c.resolves} == {Resolves("RA302", "requirements.txt", n) for n in (2, 3, 4, 5)}
+
+
+def test_no_commit_before_the_cutoff_is_a_note(upstream: Upstream, tmp_path: Path) -> None:
+    view = make_entry(tmp_path / "entry", {"Dockerfile": f"FROM debian\nRUN git clone {upstream.url}\n"})
+    changes, (note,), _said = propose(view, tmp_path / "cache", datetime(2023, 1, 1, tzinfo=UTC))
+    assert changes == []
+    assert (note.path, note.line) == ("Dockerfile", 2)
+    assert "no commit before 2023-01-01" in note.message
+
+
+def test_pip_install_words_are_left_to_the_python_resolver(upstream: Upstream, tmp_path: Path) -> None:
+    dockerfile = f"FROM python:3.10\nRUN pip install git+{upstream.url}@main\n"
+    view = make_entry(tmp_path / "entry", {"Dockerfile": dockerfile})
+    assert propose(view, tmp_path / "cache") == ([], [], [])
+
+
+def test_over_the_git_protocol(upstream: Upstream, tmp_path: Path) -> None:
+    """A real network transport: `git daemon` on 127.0.0.1 serving the upstream repository."""
+    if subprocess.run(["git", "daemon", "-h"], capture_output=True, check=False).returncode not in (0, 129):
+        pytest.skip("git daemon is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}", "--export-all",
+         f"--base-path={upstream.path.parent}", os.fspath(upstream.path.parent)],
+        env=_git_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _attempt in range(100):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        url = f"git://127.0.0.1:{port}/upstream"
+        assert commit_at(url, None, CUTOFF, tmp_path / "cache", 60) == upstream.main_before
+        assert commit_at(url, "dev", CUTOFF, tmp_path / "cache", 60) == upstream.dev_before
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+def test_default_folder_and_vcs_url_parts() -> None:
+    assert default_folder("https://github.com/org/repo.git") == "repo"
+    assert default_folder("https://github.com/org/repo/") == "repo"
+    assert default_folder("git@github.com:org/repo.git") == "repo"
+    assert default_folder("/srv/repo/.git") == "repo"
+    url = "git+https://github.com/org/repo.git@main#egg=repo"
+    clone_url, ref, start, end = split_vcs_url(url) or ("", None, 0, 0)
+    assert (clone_url, ref, url[start:end]) == ("https://github.com/org/repo.git", "main", "@main")
+    url = "git+ssh://git@github.com/org/repo.git"
+    assert split_vcs_url(url) == ("ssh://git@github.com/org/repo.git", None, len(url), len(url))
+    assert split_vcs_url("git+git@github.com:org/repo.git") is None
