@@ -100,3 +100,48 @@ def _copy_lines(process: subprocess.Popen[bytes], log: Path, guard: Callable[[st
         for raw in process.stdout:
             line = raw.decode("utf-8", errors="replace")
             out.write(guard(line) if guard is not None else line)
+
+
+@dataclass(frozen=True)
+class CapturedResult:
+    exit_code: int | None  # None when it was killed at its deadline or could not start
+    timed_out: bool
+    stdout: str
+    stderr: str
+    error: str | None = None  # why it could not start
+
+
+def run_captured(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> CapturedResult:
+    """Run a short command (a resolver such as pip-compile) to its end or its deadline, in a process group
+    of its own that is killed whole at the deadline, and return what it wrote to stdout and stderr."""
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+    try:
+        process = subprocess.Popen(
+            [*prefix, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return CapturedResult(None, False, "", "", f"{argv[0]} could not start: {exc.strerror or exc}")
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        return CapturedResult(None, True, "", "")
+    except BaseException:
+        kill_group(process)
+        raise
+    return CapturedResult(
+        process.returncode, False, out.decode("utf-8", errors="replace"), err.decode("utf-8", errors="replace")
+    )
