@@ -226,3 +226,76 @@ def test_a_conda_install_is_a_note(tmp_path: Path, index: str) -> None:
     changes, notes, _said = propose(tmp_path / "entry", files, index)
     assert changes == []
     assert [n.message.split(":")[0] for n in notes] == ["conda installs are not locked by fix"]
+
+
+BACKEND = """
+import base64, hashlib, zipfile
+
+def _hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name = "vcsdemo-0.1-py3-none-any.whl"
+    members = {
+        "vcsdemo/__init__.py": b"",
+        "vcsdemo-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: vcsdemo\\nVersion: 0.1\\nRequires-Dist: alpha\\n",
+        "vcsdemo-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }
+    record = "".join(f"{p},{_hash(d)},{len(d)}\\n" for p, d in members.items()) + "vcsdemo-0.1.dist-info/RECORD,,\\n"
+    members["vcsdemo-0.1.dist-info/RECORD"] = record.encode()
+    with zipfile.ZipFile(f"{wheel_directory}/{name}", "w") as archive:
+        for path, data in members.items():
+            archive.writestr(path, data)
+    return name
+"""
+
+
+def _git(repo: Path, *args: str, date: str | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    if date:
+        env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip()
+
+
+def test_a_vcs_install_is_pinned_to_the_commit_at_the_cutoff_and_installed_after_the_lock(
+    tmp_path: Path, index: str, wheels: list[Wheel]
+) -> None:
+    repo = tmp_path / "vcsdemo"
+    write_tree(
+        repo,
+        {
+            "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+            "backend.py": BACKEND,
+        },
+    )
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "before", date="2023-10-01T12:00:00+00:00")
+    before = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "after", date="2023-11-01T12:00:00+00:00")
+    url = f"git+file://{repo}"
+    files: dict[str, str | bytes] = {"Dockerfile": f"FROM python:3.11\nRUN pip install {url}\n"}
+    changes, notes, _said = propose(tmp_path / "entry", files, index)
+    assert notes == []
+    (change,) = changes
+    lock = "/tmp/repro-audit/Dockerfile.lock.txt"
+    assert applied(tmp_path / "entry", change, "Dockerfile") == (
+        "FROM python:3.11\n"
+        f"COPY Dockerfile.lock.txt {lock}\n"
+        f"RUN pip install --require-hashes -r {lock} && pip install --no-deps {url}@{before}\n"
+    )
+    body = lock_of(change).split("\n", 2)[2]
+    assert body == f"alpha==1.0 \\\n    --hash=sha256:{wheel_of(wheels, 'alpha', '1.0').sha256}\n"
+    assert pinning_findings(tmp_path / "entry", files) <= set(change.resolves)
+    assert any(r.rule == "RA203" for r in change.resolves)
+
+
+def test_a_base_image_with_another_python_gets_a_caveat(tmp_path: Path, index: str) -> None:
+    files: dict[str, str | bytes] = {"Dockerfile": "FROM python:3.10-slim\nRUN pip install alpha\n"}
+    changes, _notes, _said = propose(tmp_path / "entry", files, index)
+    (change,) = changes
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    expected = [c for c in change.caveats if "python:3.10-slim says Python 3.10" in c]
+    assert expected if running != "3.10" else not expected
