@@ -28,6 +28,9 @@ from audit.baseline import Baseline, BaselineError
 from audit.config import DEFAULT_SECRET_MAX_FILE_BYTES, ConfigError
 from audit.discover import DiscoveryError
 from audit.engine import CheckOptions, run_check
+from audit.fix.model import KINDS as FIX_KINDS
+from audit.fix.run import DEFAULT_TIMEOUT as DEFAULT_FIX_TIMEOUT
+from audit.fix.run import FixError, FixOptions, run_fix
 from audit.ingest.issues import ISSUES as INGEST_ISSUES
 from audit.issues import StageIssue
 from audit.model import CheckResult, Severity
@@ -378,6 +381,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)"
     )
 
+    fix = commands.add_parser(
+        "fix",
+        help="propose (or write) the pins that make a submission rebuild as it was on its deadline",
+        description=(
+            "Resolve what PATH's Dockerfiles and sources leave floating as it was at the cut-off date: Python "
+            "dependencies into hashed lock files (pip-compile against the index as of the date), base images to "
+            "digests, git clones and VCS requirements to commits, Hub models and datasets to revisions. Prints a "
+            "unified diff (git apply accepts it) with the findings each change resolves; --write applies it. "
+            "Exit codes: 0 nothing left to pin, 1 changes proposed and not written or pinning findings left, "
+            "2 usage error (a dirty tree with --write, no cut-off date)."
+        ),
+    )
+    fix.add_argument("path", type=Path, metavar="PATH", help="the folder of one submission")
+    fix.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="the cut-off: 2023-10-25 (the whole day, UTC) or 2023-10-25T18:00:00Z "
+        "(default: the entry's configured deadline, else its last commit's date)",
+    )
+    fix.add_argument("--write", action="store_true", help="apply the changes (refused on a dirty git tree)")
+    fix.add_argument("--force", action="store_true", help="with --write: write even into a dirty or non-git tree")
+    fix.add_argument("--index-url", metavar="URL", help="package index to resolve against (default: PyPI)")
+    fix.add_argument(
+        "--python-version", metavar="X.Y", help="the images' Python, where their base image does not tell it"
+    )
+    fix.add_argument(
+        "--hf-endpoint", metavar="URL", help="HuggingFace Hub endpoint (default: HF_ENDPOINT, else the Hub)"
+    )
+    fix.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help=f"leave one kind of pin alone ({', '.join(FIX_KINDS)}); repeatable",
+    )
+    fix.add_argument(
+        "--timeout", type=float, default=DEFAULT_FIX_TIMEOUT, metavar="SECONDS", help="limit of one resolution"
+    )
+    fix.add_argument("--format", choices=("diff", "json"), default="diff", help="what goes to standard output")
+    fix.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
+
     rules = commands.add_parser("rules", help="list the rules, or explain one", description="List or explain rules.")
     rules.add_argument("rule", nargs="?", help="a rule id such as RA201")
     return parser
@@ -549,6 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         StateError,
         SchemeError,
         ScoreInputError,
+        FixError,
     ) as exc:
         stderr.print(f"repro-audit: error: {exc}", markup=False)
         return EXIT_ERROR
@@ -584,6 +629,8 @@ def _run(argv: list[str]) -> int:
         return _clean(args.out, keep_images=args.keep_images)
     if args.command == "probe":
         return _probe(args)
+    if args.command == "fix":
+        return _fix(args)
     if args.command != "check":
         parser.print_help()
         return EXIT_ERROR
@@ -968,6 +1015,55 @@ def _score(args: argparse.Namespace) -> int:
         _write_atomically(args.output, guard(text))
     outside = [name for result in results for name in leaderboard.outside_tolerance(result)]
     return EXIT_FINDINGS if outside else EXIT_OK
+
+
+def _fix(args: argparse.Namespace) -> int:
+    # imported here: the resolvers bring libcst, huggingface_hub and pip-tools, which `check` must not pay for
+    from rebuild.image_digests import BaseImageDigests
+
+    from audit.fix import plan as fix_plan
+    from audit.fix.git_sources import GitSources
+    from audit.fix.hub_revisions import HubRevisions
+    from audit.fix.model import Resolver
+    from audit.fix.python_deps import PythonDependencies
+
+    if args.force and not args.write:
+        raise UsageError("--force only matters with --write")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    skip = frozenset(word.strip() for value in args.skip for word in value.split(",") if word.strip())
+    options = FixOptions(
+        as_of=args.as_of,
+        write=args.write,
+        force=args.force,
+        index_url=args.index_url,
+        python_version=args.python_version,
+        hf_endpoint=args.hf_endpoint,
+        skip=skip,
+        timeout=args.timeout,
+    )
+    console = _GuardedConsole(stderr=True, highlight=False)
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            console.print(f"repro-audit fix: {message}", markup=False)
+
+    resolvers: list[Resolver] = [PythonDependencies(), BaseImageDigests(), GitSources(), HubRevisions()]
+    result = run_fix(args.path, options, resolvers, progress)
+    if args.format == "json":
+        document = fix_plan.as_json(result.plan)
+        document["written"] = result.written
+        document["left"] = [fix_plan.finding_json(f) for f in result.left]
+        sys.stdout.write(guard(json.dumps(document, indent=2)) + "\n")
+    else:
+        sys.stdout.write(guard(fix_plan.patch(result.plan)))
+    for line in fix_plan.summary_lines(result.plan, left=result.left):
+        console.print(line, markup=False)
+    if result.written:
+        console.print(f"wrote: {', '.join(result.written)}", markup=False)
+    elif result.pending:
+        console.print("nothing written: run again with --write to apply these changes", markup=False)
+    return EXIT_FINDINGS if result.pending or result.left else EXIT_OK
 
 
 def _scrub(args: argparse.Namespace) -> int:

@@ -5,9 +5,11 @@ names and the requirement files it reads (followed through COPY by `EntryView`) 
 pip-tools (`pip-compile --generate-hashes`) against the configured index as it was at the cut-off (pip's
 `--uploaded-prior-to`), and the result becomes a hashed lock file next to the Dockerfile:
 
-- the lock is `<Dockerfile name>.lock.txt` beside the Dockerfile (in the build context's root when the
-  Dockerfile lies outside its context); when several stages install, one lock per stage,
-  `<Dockerfile name>.<stage alias or stageN>.lock.txt`, since stages have their own base image and Python;
+- the lock is `requirements.lock.txt` beside the Dockerfile (`requirements.train.lock.txt` for
+  `Dockerfile.train` or `train.Dockerfile`; in the build context's root when the Dockerfile lies outside
+  its context): a name the audit reads as a requirement file, never as another Dockerfile. When several
+  stages install, one lock per stage, `requirements[.<suffix>].<stage alias or stageN>.lock.txt`, since
+  stages have their own base image and Python;
 - `COPY <lock> /tmp/repro-audit/<lock name>` goes right before the stage's first installing RUN, and every
   pip install of the stage becomes `<pip as written> install <options that say where packages come from>
   --require-hashes -r /tmp/repro-audit/<lock name>`. Every install reads the whole lock rather than only
@@ -90,6 +92,20 @@ DROPPED_VALUE_OPTIONS = frozenset(
     {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "--upgrade-strategy"}
 )
 REDIRECT_IN_COMMAND = r"(?:>>|>|<)=?[=~]?[ \t]*[0-9][0-9A-Za-z.*+!-]*"
+
+
+def lock_name(dockerfile: str, stage: str | None) -> str:
+    """`requirements[.<what the Dockerfile's name adds>][.<stage>].lock.txt`."""
+    lower = dockerfile.lower()
+    extra = ""
+    for prefix in ("dockerfile.", "containerfile."):
+        if lower.startswith(prefix):
+            extra = dockerfile[len(prefix) :]
+    for suffix in (".dockerfile", ".containerfile"):
+        if lower.endswith(suffix):
+            extra = dockerfile[: -len(suffix)]
+    parts = ["requirements", extra, stage or "", "lock.txt"]
+    return ".".join(part for part in parts if part)
 
 
 class PythonDependencies:
@@ -614,8 +630,7 @@ class _Target:
 
     def lock_location(self, stage: int, several: bool) -> tuple[str, str]:
         """The lock's entry path and file name: beside the Dockerfile, or in the context root."""
-        base = posixpath.basename(self.path)
-        name = f"{base}.{self.stage_label(stage)}.lock.txt" if several else f"{base}.lock.txt"
+        name = lock_name(posixpath.basename(self.path), self.stage_label(stage) if several else None)
         beside = posixpath.join(posixpath.dirname(self.path), name)
         if self.target.context.relative(beside) is not None:
             return beside, name

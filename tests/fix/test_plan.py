@@ -23,7 +23,7 @@ from audit.fix.text import SourceText
 from audit.views.entry import EntryView
 
 CUTOFF = datetime(2023, 10, 26, tzinfo=UTC)
-DOCKERFILE = "FROM python:3.10-slim\nRUN pip install transformers\nCMD [\"python\", \"main.py\"]\n"
+DOCKERFILE = 'FROM python:3.10-slim\nRUN pip install transformers\nCMD ["python", "main.py"]\n'
 
 
 @dataclass

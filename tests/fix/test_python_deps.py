@@ -87,13 +87,13 @@ def test_the_lock_holds_what_was_published_before_the_cutoff_and_the_files_are_r
         f"alpha==1.0 \\\n    --hash=sha256:{alpha.sha256}\n"
         f"beta==1.0 \\\n    --hash=sha256:{beta.sha256}\n"
     )
-    assert change.new_files[0].path == "Dockerfile.lock.txt"
-    lock = "/tmp/repro-audit/Dockerfile.lock.txt"
+    assert change.new_files[0].path == "requirements.lock.txt"
+    lock = "/tmp/repro-audit/requirements.lock.txt"
     assert applied(tmp_path / "entry", change, "Dockerfile") == (
         "FROM python:3.11-slim\n"
         "WORKDIR /app\n"
         "COPY requirements.txt .\n"
-        f"COPY Dockerfile.lock.txt {lock}\n"
+        f"COPY requirements.lock.txt {lock}\n"
         "RUN apt-get update && \\\n"
         f"    pip install --no-cache-dir --require-hashes -r {lock} && \\\n"
         "    rm -rf /var/lib/apt/lists/*\n"
@@ -127,11 +127,11 @@ def test_unquoted_specifiers_and_upgrades_are_locked_as_meant(tmp_path: Path, in
     changes, notes, _said = propose(tmp_path / "entry", files, index)
     assert notes == []
     (change,) = changes
-    assert change.new_files[0].path == "docker/Dockerfile.lock.txt"  # the context is the Dockerfile's folder
+    assert change.new_files[0].path == "docker/requirements.lock.txt"  # the context is the Dockerfile's folder
     assert applied(tmp_path / "entry", change, "docker/Dockerfile") == (
         "FROM python:3.11\n"
-        "COPY Dockerfile.lock.txt /tmp/repro-audit/Dockerfile.lock.txt\n"
-        "RUN pip install --require-hashes -r /tmp/repro-audit/Dockerfile.lock.txt\n"
+        "COPY requirements.lock.txt /tmp/repro-audit/requirements.lock.txt\n"
+        "RUN pip install --require-hashes -r /tmp/repro-audit/requirements.lock.txt\n"
     )
     assert "beta==1.0" in lock_of(change)
     findings = pinning_findings(tmp_path / "entry", files)
@@ -171,10 +171,10 @@ def test_torch_from_the_pytorch_index_is_pinned_to_the_base_image_and_installed_
     changes, notes, _said = propose(tmp_path / "entry", files, index)
     assert notes == []
     (change,) = changes
-    lock = "/tmp/repro-audit/Dockerfile.lock.txt"
+    lock = "/tmp/repro-audit/requirements.lock.txt"
     assert applied(tmp_path / "entry", change, "Dockerfile") == (
         "FROM pytorch/pytorch:2.1.0-cuda12.1-cudnn8-devel\n"
-        f"COPY Dockerfile.lock.txt {lock}\n"
+        f"COPY requirements.lock.txt {lock}\n"
         "RUN pip install --index-url https://download.pytorch.org/whl/cu121 torch==2.1.0"
         f" && pip install --require-hashes -r {lock}\n"
         f"RUN pip install --require-hashes -r {lock}\n"
@@ -193,10 +193,10 @@ def test_torch_with_no_version_anywhere_is_a_note(tmp_path: Path, index: str) ->
     assert [n.message.split(":")[0] for n in notes] == ["torch could not be pinned"]
     assert notes[0].line == 2
     (change,) = changes  # alpha is still locked; torch is installed as written, from its index, before the lock
-    lock = "/tmp/repro-audit/Dockerfile.lock.txt"
+    lock = "/tmp/repro-audit/requirements.lock.txt"
     assert applied(tmp_path / "entry", change, "Dockerfile") == (
         "FROM python:3.11\n"
-        f"COPY Dockerfile.lock.txt {lock}\n"
+        f"COPY requirements.lock.txt {lock}\n"
         "RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu torch"
         f" && pip install --require-hashes -r {lock}\n"
     )
@@ -280,10 +280,10 @@ def test_a_vcs_install_is_pinned_to_the_commit_at_the_cutoff_and_installed_after
     changes, notes, _said = propose(tmp_path / "entry", files, index)
     assert notes == []
     (change,) = changes
-    lock = "/tmp/repro-audit/Dockerfile.lock.txt"
+    lock = "/tmp/repro-audit/requirements.lock.txt"
     assert applied(tmp_path / "entry", change, "Dockerfile") == (
         "FROM python:3.11\n"
-        f"COPY Dockerfile.lock.txt {lock}\n"
+        f"COPY requirements.lock.txt {lock}\n"
         f"RUN pip install --require-hashes -r {lock} && pip install --no-deps {url}@{before}\n"
     )
     body = lock_of(change).split("\n", 2)[2]
@@ -299,3 +299,20 @@ def test_a_base_image_with_another_python_gets_a_caveat(tmp_path: Path, index: s
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     expected = [c for c in change.caveats if "python:3.10-slim says Python 3.10" in c]
     assert expected if running != "3.10" else not expected
+
+
+def test_lock_names_are_requirement_files_never_dockerfiles() -> None:
+    from audit.discover import is_dockerfile
+    from audit.fix.python_deps import lock_name
+    from audit.views.entry import REQUIREMENT_NAME
+
+    cases = {
+        ("Dockerfile", None): "requirements.lock.txt",
+        ("Dockerfile.train", None): "requirements.train.lock.txt",
+        ("inference.Dockerfile", "builder"): "requirements.inference.builder.lock.txt",
+        ("Containerfile", "stage1"): "requirements.stage1.lock.txt",
+    }
+    for (dockerfile, stage), expected in cases.items():
+        name = lock_name(dockerfile, stage)
+        assert name == expected
+        assert not is_dockerfile(name) and REQUIREMENT_NAME.search(name)
