@@ -1019,13 +1019,12 @@ def _score(args: argparse.Namespace) -> int:
 
 def _fix(args: argparse.Namespace) -> int:
     # imported here: the resolvers bring libcst, huggingface_hub and pip-tools, which `check` must not pay for
-    from rebuild.image_digests import BaseImageDigests
-
     from audit.fix import plan as fix_plan
     from audit.fix.git_sources import GitSources
     from audit.fix.hub_revisions import HubRevisions
     from audit.fix.model import Resolver
     from audit.fix.python_deps import PythonDependencies
+    from rebuild.image_digests import BaseImageDigests
 
     if args.force and not args.write:
         raise UsageError("--force only matters with --write")
