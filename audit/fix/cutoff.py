@@ -19,24 +19,28 @@ class CutoffError(ValueError):
 
 def parse_moment(value: object, what: str) -> datetime:
     """A cut-off from a TOML value or a command-line string: `2023-10-25`, `2023-10-25T18:00:00Z`, ..."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value + timedelta(days=1), time(0))
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                moment = datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(0))
-            else:
-                moment = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise CutoffError(
-                f"{what} {value!r} is not a date: give 2023-10-25 (the whole day) or 2023-10-25T18:00:00Z"
-            ) from None
-    else:
+    if not isinstance(value, datetime | date | str):
         raise CutoffError(f"{what} must be a date such as 2023-10-25 or a time such as 2023-10-25T18:00:00Z")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime.combine(value + timedelta(days=1), time(0))
+        else:
+            moment = _parse(value.strip())
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date, or one past what a datetime holds (9999-12-31)
+        raise CutoffError(
+            f"{what} {value!r} is not a usable date: give 2023-10-25 (the whole day) or 2023-10-25T18:00:00Z"
+        ) from None
+
+
+def _parse(text: str) -> datetime:
+    try:
+        day = date.fromisoformat(text)  # 2023-10-25 or 20231025: the whole day
+    except ValueError:
+        return datetime.fromisoformat(text.replace("z", "Z"))
+    return datetime.combine(day + timedelta(days=1), time(0))
 
 
 def last_commit(path: Path) -> tuple[datetime, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +74,11 @@ class Note:
 
 
 Progress = Callable[[str], None]
+
+
+def shown_url(url: str) -> str:
+    """`url` fit to print or to write into a file: any user name or password in it replaced by `***`."""
+    return re.sub(r"(://)[^/@\s]+@", r"\1***@", url)
 
 
 class Resolver(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,15 @@ def make_plan(
 
 
 def _problem(view: EntryView, change: Change, taken: dict[str, list[tuple[int, int, str]]]) -> str | None:
+    root = view.tree.root.resolve()
+    for path in [e.path for e in change.edits] + [n.path for n in change.new_files]:
+        if path.startswith("/") or not (root / path).resolve().is_relative_to(root):
+            return f"{path} is outside the submission: fix writes only inside it"
+    own: dict[str, list[tuple[int, int]]] = {}
+    for edit in change.edits:
+        if any(edit.start < end and start < edit.end for start, end in own.get(edit.path, [])):
+            return f"two of its own edits of {edit.path} overlap (a resolver bug)"
+        own.setdefault(edit.path, []).append((edit.start, edit.end))
     for edit in change.edits:
         text = view.tree.read_text(edit.path)
         if text is None or text.replaced_bytes:
@@ -165,12 +175,18 @@ def patch(plan: FixPlan) -> str:
                 for finding in planned.findings:
                     where = f"{finding.location.path}:{finding.location.line or ''}".rstrip(":")
                     out.append(f"#   resolves {finding.rule} {finding.name} at {where}: {finding.message}\n")
-        old = [] if change.old is None else change.old.splitlines(keepends=True)
-        new = change.new.splitlines(keepends=True)
+        old = [] if change.old is None else _lines(change.old)
+        new = _lines(change.new)
         before = "/dev/null" if change.old is None else f"a/{path}"
         for line in difflib.unified_diff(old, new, before, f"b/{path}"):
             out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as git and patch count them: split at newlines only (str.splitlines also splits at form
+    feeds and other separators, which would put a line break into the patch that the file lacks)."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
 
 
 def _touches(change: Change, path: str) -> bool:
@@ -267,16 +283,21 @@ def apply(plan: FixPlan) -> list[str]:
         data = change.new.encode("utf-8")
         if change.bom:
             data = b"\xef\xbb\xbf" + data
-        mode = target.stat().st_mode & 0o7777 if target.exists() else None
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
         handle, temporary = tempfile.mkstemp(prefix=".repro-audit-fix.", dir=target.parent)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
-            if mode is not None:
-                os.chmod(temporary, mode)
+            os.chmod(temporary, mode)  # mkstemp makes 0600: a new lock must be readable where it is COPYed
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         written.append(path)
     return written
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

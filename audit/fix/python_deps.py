@@ -51,7 +51,7 @@ from typing import ClassVar
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from audit.fix.model import Change, Edit, FixSettings, NewFile, Note, Progress, Resolves
+from audit.fix.model import Change, Edit, FixSettings, NewFile, Note, Progress, Resolves, shown_url
 from audit.fix.text import SEPARATOR, SourceText, Span
 from audit.process import run_captured
 from audit.rules.pins import unpinned
@@ -205,7 +205,12 @@ class _Target:
         constraints: list[str] = []
         extra_indexes: list[str] = []
         foreign: list[_Foreign] = []
-        parsed_uses = [self.parse_use(source, use) for use in uses]
+        parsed_uses: list[_Use] = []
+        ends: dict[int, int] = {}  # per instruction, where the last install found ends: the next is after it
+        for use in uses:
+            parsed_use = self.parse_use(source, use, ends.get(use.step.instruction.start, 0))
+            ends[use.step.instruction.start] = parsed_use.span.end
+            parsed_uses.append(parsed_use)
         file_lines: list[_FileLine] = []  # requirement-file lines this stage may pin in place
 
         for parsed in parsed_uses:
@@ -358,13 +363,13 @@ class _Target:
 
     # ---- reading the installs ------------------------------------------------------------------------
 
-    def parse_use(self, source: SourceText, use: InstallUse) -> _Use:
+    def parse_use(self, source: SourceText, use: InstallUse, after: int) -> _Use:
         argv = use.command.argv
         try:
             install_at = argv.index("install")
         except ValueError:
             raise _Skip(self.note("a pip command without `install` where one was expected", use.line)) from None
-        span, specs = self.command_span(source, use)
+        span, specs = self.command_span(source, use, after)
         if span is None:
             raise _Skip(
                 self.note(
@@ -375,17 +380,17 @@ class _Target:
             )
         return _Use(use, argv[: install_at + 1], _kept_options(argv[install_at + 1 :]), span, specs)
 
-    def command_span(self, source: SourceText, use: InstallUse) -> tuple[Span | None, dict[str, str]]:
+    def command_span(self, source: SourceText, use: InstallUse, after: int) -> tuple[Span | None, dict[str, str]]:
         """The command's characters, with the unquoted `>=1.0` redirections it carries (RA204) included,
         and for each package word followed by one, the requirement it was meant to be."""
         command = use.command
         versionish = [(op, dest) for op, dest in command.redirects if VERSIONISH.match(dest)]
         if not versionish:
-            return source.command_span(use.step.instruction, command), {}
+            return source.command_span(use.step.instruction, command, after), {}
         between = rf"(?:{SEPARATOR}|[ \t]*{REDIRECT_IN_COMMAND})+"
         words = [_word_next_to_redirect(word) for word in command.argv]
         pattern = between.join(words) + rf"(?:[ \t]*{REDIRECT_IN_COMMAND})*"
-        span = source.find(pattern, source.instruction_span(use.step.instruction))
+        span = source.find(pattern, source.instruction_span(use.step.instruction, after))
         specs: dict[str, str] = {}
         if span is not None:
             written = source.text[span.start : span.end]
@@ -592,7 +597,7 @@ class _Target:
         blocks, versions = _lock_blocks(compiled, leave_out)
         header = (
             f"# The Python packages {where} installs, locked by repro-audit fix with pip-compile --generate-hashes\n"
-            f"# against {self.settings.index_url} as of {_iso(self.settings)} (Python {python}).\n"
+            f"# against {shown_url(self.settings.index_url)} as of {_iso(self.settings)} (Python {python}).\n"
         )
         return header + "".join(blocks), versions
 
@@ -619,7 +624,7 @@ class _Target:
         if missing:
             names = ", ".join(dict.fromkeys(missing))
             return (
-                f"no version of {names} on {self.settings.index_url} was uploaded before {cutoff} (or it is not "
+                f"no version of {names} on {shown_url(self.settings.index_url)} was uploaded before {cutoff} (or it is not "
                 "there at all); nothing was changed for this Dockerfile: check the name, or give a later --as-of"
             )
         lines = [line.strip() for line in output.splitlines() if re.search(r"error|Error|ERROR", line)]
@@ -765,7 +770,15 @@ def _word_next_to_redirect(word: str) -> str:
 
 
 def _join(words: list[str]) -> str:
-    return " ".join(shlex.quote(word) for word in words)
+    return " ".join(_quote(word) for word in words)
+
+
+def _quote(word: str) -> str:
+    """A shell word as the shell should see it again: a word holding `$` keeps its expansion (double
+    quotes, so it is still one word), any other is quoted only if it needs to be."""
+    if "$" in word:
+        return '"' + re.sub(r'(["\\`])', r"\\\1", word) + '"'
+    return shlex.quote(word)
 
 
 def _named(name: str | None, url: str) -> str:

@@ -66,6 +66,8 @@ def run_fix(path: Path, options: FixOptions, resolvers: list[Resolver], progress
         if problem:
             raise FixError(f"not writing: {problem}; commit or stash first, or pass --force")
     view = entry_view(sources[0], None, CheckOptions())
+    if view.config_error is not None:  # a deadline or index it could not read must not be replaced silently
+        raise FixError(f"{view.config_error}: fix it, or give the setting on the command line")
     try:
         moment, where = cutoff.choose(options.as_of, view.config.deadline, sources[0].path)
     except cutoff.CutoffError as exc:

@@ -51,8 +51,9 @@ class SourceText:
             end -= 1
         return Span(start, end)
 
-    def instruction_span(self, ins: Instruction) -> Span:
-        return self.lines_span(ins.start, ins.end)
+    def instruction_span(self, ins: Instruction, after: int = 0) -> Span:
+        whole = self.lines_span(ins.start, ins.end)
+        return Span(min(max(whole.start, after), whole.end), whole.end)
 
     def find(self, pattern: str, within: Span) -> Span | None:
         match = re.compile(pattern).search(self.text, within.start, within.end)
@@ -62,15 +63,15 @@ class SourceText:
         """`word` as one shell word (bare or quoted) inside `within`."""
         return self.find(_word_pattern(word), within)
 
-    def command_span(self, ins: Instruction, command: SimpleCommand) -> Span | None:
-        """The characters of `command`'s argv in the instruction: from its first word to its last
-        (leading VAR=value assignments and redirections are not part of it). None when the words
-        cannot be found in order (a command built by the shell, a heredoc body)."""
+    def command_span(self, ins: Instruction, command: SimpleCommand, after: int = 0) -> Span | None:
+        """The characters of `command`'s argv in the instruction, at or after offset `after` (give the end
+        of the previous command, so two identical commands of one RUN get their own spans): from its
+        first word to its last (leading VAR=value assignments and redirections are not part of it).
+        None when the words cannot be found in order (a command built by the shell, a heredoc body)."""
         if not command.argv:
             return None
-        program = command.argv[0]
-        words = [_word_pattern(program)] + [_word_pattern(word) for word in command.argv[1:]]
-        return self.find(SEPARATOR.join(words), self.instruction_span(ins))
+        words = [_word_pattern(word) for word in command.argv]
+        return self.find(SEPARATOR.join(words), self.instruction_span(ins, after))
 
 
 def _word_pattern(word: str) -> str:

@@ -86,7 +86,7 @@ def test_write_applies_and_json_reports_what_was_written(
     ("args", "message"),
     [
         (["--force"], "--force only matters with --write"),
-        (["--as-of", "soon"], "--as-of 'soon' is not a date"),
+        (["--as-of", "soon"], "--as-of 'soon' is not a usable date"),
         (["--skip", "wheels"], "--skip wheels: not a kind of pin (known: python, base-image, git, hub)"),
         (["--timeout", "0"], "--timeout must be a positive number"),
     ],

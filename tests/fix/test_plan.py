@@ -227,7 +227,7 @@ def test_the_cutoff_comes_from_as_of_then_the_deadline_then_the_last_commit(tmp_
     assert cutoff.parse_moment("2023-10-25", "--as-of") == datetime(2023, 10, 26, tzinfo=UTC)
     assert cutoff.parse_moment("2023-10-25T18:00:00+02:00", "x") == datetime(2023, 10, 25, 16, tzinfo=UTC)
     assert cutoff.parse_moment("2023-10-25T18:00:00", "x") == datetime(2023, 10, 25, 18, tzinfo=UTC)
-    with pytest.raises(cutoff.CutoffError, match="not a date"):
+    with pytest.raises(cutoff.CutoffError, match="not a usable date"):
         cutoff.parse_moment("last tuesday", "--as-of")
     root = _entry(tmp_path, {"Dockerfile": DOCKERFILE})
     moment, where = cutoff.choose(None, None, root)
@@ -268,3 +268,50 @@ def test_json_has_the_documented_shape(tmp_path: Path) -> None:
     assert change["resolves"][0]["rule"] == "RA201" and change["resolves"][0]["line"] == 2
     assert [f["rule"] for f in document["left"]] == ["RA102"]
     assert document["patch"].startswith("# python: transformers locked")
+
+
+def test_dates_past_what_a_datetime_holds_and_compact_dates(tmp_path: Path) -> None:
+    assert cutoff.parse_moment("20231025", "--as-of") == datetime(2023, 10, 26, tzinfo=UTC)  # the whole day too
+    for bad in ("9999-12-31", "0001-01-01T00:00:00+01:00"):
+        with pytest.raises(cutoff.CutoffError, match="not a usable date"):
+            cutoff.parse_moment(bad, "--as-of")
+
+
+def test_a_new_file_is_readable_by_others_and_nothing_is_written_outside_the_entry(tmp_path: Path) -> None:
+    root = _entry(tmp_path, {"Dockerfile": DOCKERFILE})
+    view = _view(root)
+    result = plan.make_plan(view, _settings(), [Scripted("python", _pin_install)], lambda _m: None, ())
+    plan.apply(result)
+    assert (root / "Dockerfile.lock").stat().st_mode & 0o044 == 0o044  # not mkstemp's 0600
+
+    def escaping(view: EntryView) -> list[Change | Note]:
+        return [Change("python", "a lock outside", new_files=(NewFile("../outside.lock", "x\n"),))]
+
+    result = plan.make_plan(_view(root), _settings(), [Scripted("python", escaping)], lambda _m: None, ())
+    assert result.files == {} and "outside the submission" in result.notes[0].message
+    assert not (tmp_path / "outside.lock").exists()
+
+
+def test_a_change_whose_own_edits_overlap_is_refused(tmp_path: Path) -> None:
+    root = _entry(tmp_path, {"Dockerfile": DOCKERFILE})
+
+    def doubled(view: EntryView) -> list[Change | Note]:
+        return [Change("python", "twice", edits=(Edit("Dockerfile", 22, 30, "a"), Edit("Dockerfile", 25, 28, "b")))]
+
+    result = plan.make_plan(_view(root), _settings(), [Scripted("python", doubled)], lambda _m: None, ())
+    assert result.files == {} and "two of its own edits of Dockerfile overlap" in result.notes[0].message
+
+
+def test_a_form_feed_in_a_file_does_not_break_the_patch(tmp_path: Path) -> None:
+    root = _entry(tmp_path, {"Dockerfile": DOCKERFILE + "# page\x0cbreak\n"})
+    result = plan.make_plan(_view(root), _settings(), [Scripted("base-image", _pin_base)], lambda _m: None, ())
+    subprocess.run(["git", "apply", "-"], input=plan.patch(result).encode(), cwd=root, check=True)
+    assert (root / "Dockerfile").read_text().endswith("# page\x0cbreak\n")
+
+
+def test_an_unreadable_config_stops_the_fix_instead_of_being_ignored(tmp_path: Path) -> None:
+    root = _entry(
+        tmp_path, {"Dockerfile": DOCKERFILE, "pyproject.toml": '[tool.repro-audit]\ndeadline = "2023-13-45"\n'}
+    )
+    with pytest.raises(FixError, match="deadline"):
+        run_fix(root, FixOptions(), [Scripted("python", _pin_install)], lambda _m: None)

@@ -316,3 +316,21 @@ def test_lock_names_are_requirement_files_never_dockerfiles() -> None:
         name = lock_name(dockerfile, stage)
         assert name == expected
         assert not is_dockerfile(name) and REQUIREMENT_NAME.search(name)
+
+
+def test_two_identical_installs_in_one_run_and_variables_in_kept_options(tmp_path: Path) -> None:
+    from audit.fix.python_deps import _quote
+    from audit.fix.text import SourceText
+    from audit.views.dockerfile import parse_dockerfile
+
+    text = "FROM python:3.11\nRUN pip install alpha && cd /x && pip install alpha\n"
+    dockerfile = parse_dockerfile("Dockerfile", text)
+    step = dockerfile.runs()[0]
+    source = SourceText("Dockerfile", text)
+    first = source.command_span(step.instruction, step.commands[0])
+    assert first is not None
+    second = source.command_span(step.instruction, step.commands[2], first.end)
+    assert second is not None and second.start > first.end and text[second.start : second.end] == "pip install alpha"
+    assert _quote("--find-links=${WHEELS}") == '"--find-links=${WHEELS}"'  # still expanded by the shell
+    assert _quote('$A"b') == '"$A\\"b"'
+    assert _quote("a b") == "'a b'"
