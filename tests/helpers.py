@@ -1,7 +1,8 @@
-"""Test helpers: write a small entry tree and audit it with a chosen set of rules."""
+"""Test helpers: write a small entry tree and audit it with a chosen set of rules; plain git for tests."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,3 +35,24 @@ def audit(root: Path, files: dict[str, str | bytes], rules: Iterable[str] | None
 def caught(root: Path, files: dict[str, str | bytes], rule: str) -> list[Finding]:
     """Findings of exactly one rule."""
     return [f for f in audit(root, files, [rule]) if f.rule == rule]
+
+
+def git_env(date: str | None = None, home: Path | None = None) -> dict[str, str]:
+    """An environment for plain git in tests: no system or user config, a fixed identity, no prompt;
+    `date` dates the commits made with it, `home` makes git read that user's ~/.gitconfig."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL="/nonexistent/repro-audit-tests/gitconfig",
+        GIT_AUTHOR_NAME="Test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="Test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+        GIT_TERMINAL_PROMPT="0",
+    )
+    if date is not None:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    if home is not None:  # plain git as a user of this machine: their own ~/.gitconfig counts
+        del env["GIT_CONFIG_GLOBAL"]
+        env["HOME"] = str(home)
+    return env

@@ -23,31 +23,16 @@ from audit.model import Finding
 from audit.rules.git_clone_without_commit import GitCloneWithoutCommit
 from audit.rules.requirement_vcs_without_commit import RequirementVcsWithoutCommit
 from audit.views.entry import EntryView
+from tests.helpers import git_env
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 CUTOFF = datetime(2023, 10, 26, tzinfo=UTC)
 
 
-def _git_env(date: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL="/nonexistent/repro-audit-tests/gitconfig",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-        GIT_TERMINAL_PROMPT="0",
-    )
-    if date is not None:
-        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
-    return env
-
-
 def git(cwd: Path, *args: str, date: str | None = None) -> str:
     done = subprocess.run(
-        ["git", *args], cwd=cwd, env=_git_env(date), capture_output=True, text=True, check=False, timeout=60
+        ["git", *args], cwd=cwd, env=git_env(date), capture_output=True, text=True, check=False, timeout=60
     )
     if done.returncode != 0:
         raise AssertionError(f"git {args!r} failed: {done.stderr}")
@@ -303,7 +288,7 @@ def test_rewritten_clone_checks_out_that_commit(upstream: Upstream, tmp_path: Pa
     assert "--depth" not in edit.new
     build = tmp_path / "build"
     build.mkdir()
-    env = _git_env()
+    env = git_env()
     # the submodule step runs too: allow local files for it, as a real build allows https
     env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="protocol.file.allow", GIT_CONFIG_VALUE_0="always")
     done = subprocess.run(["sh", "-c", edit.new], cwd=build, env=env, capture_output=True, text=True, timeout=60)
@@ -372,7 +357,7 @@ def test_over_the_git_protocol(upstream: Upstream, tmp_path: Path) -> None:
     daemon = subprocess.Popen(
         ["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}", "--export-all",
          f"--base-path={upstream.path.parent}", os.fspath(upstream.path.parent)],
-        env=_git_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=git_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         for _attempt in range(100):

@@ -21,6 +21,7 @@ from audit.fix.model import Change, Edit, FixSettings, NewFile, Note, Resolves
 from audit.fix.run import FixError, FixOptions, run_fix
 from audit.fix.text import SourceText
 from audit.views.entry import EntryView
+from tests.helpers import write_tree
 
 CUTOFF = datetime(2023, 10, 26, tzinfo=UTC)
 DOCKERFILE = 'FROM python:3.10-slim\nRUN pip install transformers\nCMD ["python", "main.py"]\n'
@@ -41,15 +42,7 @@ class Scripted:
 
 
 def _entry(tmp_path: Path, files: dict[str, str | bytes], commit: bool = True) -> Path:
-    root = tmp_path / "entry"
-    root.mkdir(parents=True)
-    for name, content in files.items():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_bytes(content.encode("utf-8"))
+    root = write_tree(tmp_path / "entry", files)
     if commit:
         repo = git.Repo.init(root)
         repo.git.add(A=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import shutil
 import socket
 import subprocess
@@ -31,6 +30,7 @@ from audit.ingest.manifest import (
     normalise_track,
     read_manifest,
 )
+from tests.helpers import git_env
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -45,26 +45,9 @@ def write_manifest(path: Path, text: str, encoding: str = "utf-8", newline: str 
     return path
 
 
-def _git_env(home: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL="/nonexistent/repro-audit-tests/gitconfig",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-        GIT_TERMINAL_PROMPT="0",
-    )
-    if home is not None:  # plain git as a user of this machine: their own ~/.gitconfig counts
-        del env["GIT_CONFIG_GLOBAL"]
-        env["HOME"] = str(home)
-    return env
-
-
 def git(cwd: Path, *args: str, home: Path | None = None) -> str:
     done = subprocess.run(
-        ["git", *args], cwd=cwd, env=_git_env(home), capture_output=True, text=True, check=False, timeout=60
+        ["git", *args], cwd=cwd, env=git_env(home=home), capture_output=True, text=True, check=False, timeout=60
     )
     if done.returncode != 0:
         raise AssertionError(f"git {args!r} failed: {done.stderr}")
